@@ -1,0 +1,549 @@
+"""AdaptiveOptimizer: a wrapper that adapts a torch optimizer's hyperparameters from loss and reward signals."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .distributed import is_distributed, mean_across_ranks
+from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, read_knob, write_knob
+from .presets import DEFAULT_PRESET, get_preset
+from .rules import RULE_KEYWORDS, Rule, RuleOptions, _check_bounds, _check_number, build_rules
+from .signals import SignalStats
+
+__all__ = ["AdaptiveOptimizer", "DEFAULT_BOUNDS"]
+
+#: Default bounds of each knob's total factor (the product of its rules' factors), relative to the base value.
+DEFAULT_BOUNDS: Mapping[str, tuple[float, float]] = {
+    "lr": (0.01, 10.0),
+    "wd": (0.1, 10.0),
+    "momentum": (0.5, 2.0),
+    "beta1": (0.5, 2.0),
+    "beta2": (0.5, 2.0),
+    "alpha": (0.5, 2.0),
+}
+#: Largest value a momentum, beta or alpha is adapted to (unless its base value is already larger).
+BETA_MAX = 0.9999
+
+_SIGNAL_CHANNELS = ("loss", "reward", "kl")
+_KEYWORD_KNOBS = {
+    "lr_rule": ("lr",),
+    "momentum_rule": ("momentum",),
+    "alpha_rule": ("alpha",),
+    "wd_rule": ("wd",),
+    "reward_rule": ("lr",),
+}
+_STATE_VERSION = 1
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET: Any = _Unset()
+
+
+class _Binding:
+    """One rule, the keyword it came from, and the knobs it drives on this optimizer."""
+
+    __slots__ = ("keyword", "rule", "knobs")
+
+    def __init__(self, keyword: str, rule: Rule, knobs: tuple[str, ...]) -> None:
+        self.keyword = keyword
+        self.rule = rule
+        self.knobs = knobs
+
+    @property
+    def label(self) -> str:
+        return f"{self.keyword}.{self.rule.name}"
+
+
+def _to_float(value: object, name: str) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name}: expected a scalar, got a tensor of shape {tuple(value.shape)}")
+        return float(value.detach().item())
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise ValueError(f"{name}: expected a scalar, got an array of shape {value.shape}")
+        return float(value.item())
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise TypeError(f"{name}: expected a float or a one-element tensor, got {type(value).__name__} {value!r}")
+
+
+def _adapt(knob: str, base: Any, factor: float) -> Any:
+    """The effective value of ``knob`` for a base value and a total factor (see docs/rules.md)."""
+    if knob in SCALE_KNOBS:
+        return base * factor
+    b = float(base)
+    if not 0.0 < b < 1.0:  # 0 stays 0: adaptation never switches on what the user switched off
+        return base
+    value = min(max(1.0 - (1.0 - b) / factor, 0.0), max(b, BETA_MAX))
+    if isinstance(base, torch.Tensor):
+        return torch.as_tensor(value, dtype=base.dtype, device=base.device)
+    return value
+
+
+class AdaptiveOptimizer(torch.optim.Optimizer):
+    r"""Wrap any torch or bitsandbytes optimizer and adapt its hyperparameters before every :meth:`step`.
+
+    The wrapper keeps the values in ``param_groups`` as the *base*, owned by whoever sets them (you, a torch LR
+    scheduler, Stable-Baselines3's schedule), and owns only a factor per knob. Inside :meth:`step` it writes
+    ``base * factor`` (learning rate, weight decay) or ``1 - (1 - base) / factor`` (momentum, betas, alpha: the
+    averaging horizon is scaled) into each param group, runs the base optimizer's own step, and writes the base
+    values back. The base optimizer's math is unchanged; with every rule ``None`` the wrapper is bit-for-bit the
+    bare optimizer.
+
+    Signals arrive through :meth:`step_loss`, :meth:`step_reward` and :meth:`step_kl`. NaN, infinite or absurd
+    values are skipped (counted, warned once). Rules and their formulas: ``docs/rules.md``.
+
+    Example::
+
+        opt = AdaptiveOptimizer(torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01),
+                                lr_rule="trend+variance", betas_rule=("relative", "variance"))
+        loss.backward()
+        opt.step_loss(loss)
+        opt.step()
+        opt.zero_grad()
+
+    Args:
+        params: an optimizer instance to wrap, or the parameters (an iterable of tensors or param-group dicts)
+            of one to build from ``base_optimizer``.
+        lr: learning rate passed to ``base_optimizer`` when building (omitted: the class default).
+        base_optimizer: optimizer class (or factory) to build when ``params`` are parameters. Default
+            ``torch.optim.Adam``, as in Stable-Baselines3.
+        preset: name of a rule preset (see :data:`rl_adaptive.PRESETS`). With neither a preset nor any rule
+            keyword, the ``"default"`` preset applies; rule keywords given explicitly override the preset.
+        lr_rule: ``"trend"``, ``"variance"``, ``"cosine"``, ``"cosine_restart"``, ``"kl"``, combined with ``+``.
+        momentum_rule: ``"inverse"``, ``"relative"`` or ``"normalized"``.
+        betas_rule: a pair ``(beta1_rule, beta2_rule)`` of ``"relative"``, ``"variance"`` or ``None``.
+        alpha_rule: ``"stable"`` (RMSprop's alpha).
+        wd_rule: ``"trend"``.
+        reward_rule: ``"scaling"``, ``"trend"`` or ``"variance"`` (read the reward channel, drive the lr;
+            ``"trend"`` also drives momentum where the optimizer has one).
+        cycle_length: length in steps of the first cosine cycle (default 1000).
+        cycle_mult: growth of each cosine restart cycle (default 1.0).
+        target_kl: target of the ``"kl"`` rule (default 0.01).
+        bounds: per-knob ``(low, high)`` bounds of the total factor, overriding :data:`DEFAULT_BOUNDS`.
+        signal_betas: ``(fast, slow)`` rates of the signals' moving averages (default ``(0.8, 0.95)``).
+        sync_distributed: average signals over ranks when ``torch.distributed`` is initialized (default True).
+        **base_kwargs: every other keyword goes to ``base_optimizer``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any] | torch.optim.Optimizer,
+        lr: float | torch.Tensor | None = None,
+        base_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        *,
+        preset: str | None = None,
+        lr_rule: Any = _UNSET,
+        momentum_rule: Any = _UNSET,
+        betas_rule: Any = _UNSET,
+        alpha_rule: Any = _UNSET,
+        wd_rule: Any = _UNSET,
+        reward_rule: Any = _UNSET,
+        cycle_length: int | None = None,
+        cycle_mult: float | None = None,
+        target_kl: float | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        signal_betas: tuple[float, float] = (0.8, 0.95),
+        sync_distributed: bool = True,
+        **base_kwargs: Any,
+    ) -> None:
+        self._base = self._make_base(params, lr, base_optimizer, base_kwargs)
+
+        # torch.optim.Optimizer's bookkeeping, without its param-group handling: the groups are the base's.
+        self._optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+        self._patch_step_function()
+        self._warned_capturable_if_run_uncaptured = True
+
+        given = {
+            "lr_rule": lr_rule,
+            "momentum_rule": momentum_rule,
+            "betas_rule": betas_rule,
+            "alpha_rule": alpha_rule,
+            "wd_rule": wd_rule,
+            "reward_rule": reward_rule,
+        }
+        explicit = {keyword: spec for keyword, spec in given.items() if spec is not _UNSET}
+        if preset is None and not explicit:
+            preset = DEFAULT_PRESET
+        config: dict[str, Any] = dict.fromkeys(RULE_KEYWORDS)
+        options: dict[str, Any] = {"cycle_length": 1000, "cycle_mult": 1.0, "target_kl": 0.01}
+        if preset is not None:
+            for key, value in get_preset(preset).items():
+                (config if key in config else options)[key] = value
+        config.update(explicit)
+        for key, value in (("cycle_length", cycle_length), ("cycle_mult", cycle_mult), ("target_kl", target_kl)):
+            if value is not None:
+                options[key] = value
+        self.preset = preset
+        self.options = self._check_options(options)
+        self.bounds = self._check_knob_bounds(bounds)
+        fast, slow = self._check_signal_betas(signal_betas)
+        self.sync_distributed = bool(sync_distributed)
+
+        self._knobs: dict[str, KnobSpec] = find_knobs(self._base)
+        self._bindings = self._bind(config)
+        self._config = {keyword: config[keyword] for keyword in RULE_KEYWORDS}
+        self._by_knob: dict[str, list[Rule]] = {
+            knob: [b.rule for b in self._bindings if knob in b.knobs] for knob in self._knobs
+        }
+        self._by_knob = {knob: rules for knob, rules in self._by_knob.items() if rules}
+        self._by_channel: dict[str, list[Rule]] = {
+            channel: [b.rule for b in self._bindings if b.rule.channel == channel]
+            for channel in (*_SIGNAL_CHANNELS, "step")
+        }
+        self.signals: dict[str, SignalStats] = {channel: SignalStats(fast, slow) for channel in _SIGNAL_CHANNELS}
+        self._step_count = 0
+        self._warned_skip: set[str] = set()
+
+    # -- construction helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _make_base(
+        params: Any,
+        lr: Any,
+        base_optimizer: Callable[..., torch.optim.Optimizer] | None,
+        base_kwargs: dict[str, Any],
+    ) -> torch.optim.Optimizer:
+        if isinstance(params, AdaptiveOptimizer):
+            raise TypeError("params: this optimizer is already an AdaptiveOptimizer; wrap its .optimizer instead")
+        if isinstance(params, torch.optim.Optimizer):
+            extra = [name for name, v in (("lr", lr), ("base_optimizer", base_optimizer)) if v is not None]
+            extra += sorted(base_kwargs)
+            if extra:
+                raise TypeError(
+                    f"{', '.join(extra)}: only used when building the base optimizer from parameters; "
+                    f"got an optimizer instance ({type(params).__name__}), configure it there instead"
+                )
+            return params
+        if base_optimizer is None:
+            base_optimizer = torch.optim.Adam
+        if not callable(base_optimizer):
+            raise TypeError(
+                f"base_optimizer: expected an optimizer class such as torch.optim.AdamW, "
+                f"got {type(base_optimizer).__name__} {base_optimizer!r}"
+            )
+        if isinstance(base_optimizer, type) and issubclass(base_optimizer, AdaptiveOptimizer):
+            raise TypeError("base_optimizer: AdaptiveOptimizer cannot wrap itself; pass the optimizer to adapt")
+        kwargs = dict(base_kwargs)
+        if lr is not None:
+            kwargs["lr"] = lr
+        base = base_optimizer(params, **kwargs)
+        if not isinstance(base, torch.optim.Optimizer):
+            raise TypeError(
+                f"base_optimizer: {base_optimizer!r} returned {type(base).__name__}, not a torch.optim.Optimizer"
+            )
+        return base
+
+    @staticmethod
+    def _check_options(options: dict[str, Any]) -> RuleOptions:
+        length = options["cycle_length"]
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"cycle_length: expected a positive integer, got {length!r}")
+        return RuleOptions(
+            cycle_length=length,
+            cycle_mult=_check_number("cycle_mult", options["cycle_mult"], low=1.0),
+            target_kl=_check_number("target_kl", options["target_kl"], low=0.0, low_open=True),
+        )
+
+    @staticmethod
+    def _check_knob_bounds(bounds: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
+        merged = dict(DEFAULT_BOUNDS)
+        if bounds is None:
+            return merged
+        if not isinstance(bounds, Mapping):
+            raise TypeError(f"bounds: expected a dict {{knob: (low, high)}}, got {type(bounds).__name__}")
+        for knob, pair in bounds.items():
+            if knob not in merged:
+                raise ValueError(f"bounds: unknown knob {knob!r}; choose from {', '.join(KNOBS)}")
+            merged[knob] = _check_bounds(f"bounds[{knob!r}]", pair)
+        return merged
+
+    @staticmethod
+    def _check_signal_betas(signal_betas: tuple[float, float]) -> tuple[float, float]:
+        try:
+            fast, slow = (float(b) for b in signal_betas)
+        except (TypeError, ValueError):
+            raise TypeError(f"signal_betas: expected a pair (fast, slow) of floats, got {signal_betas!r}") from None
+        if not 0.0 < fast <= slow < 1.0:
+            raise ValueError(f"signal_betas: expected 0 < fast <= slow < 1, got {signal_betas!r}")
+        return fast, slow
+
+    def _bind(self, config: dict[str, Any]) -> list[_Binding]:
+        bindings: list[_Binding] = []
+        for keyword in RULE_KEYWORDS:
+            spec = config[keyword]
+            if keyword == "betas_rule":
+                if spec is None:
+                    continue
+                if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+                    raise ValueError(
+                        f"betas_rule: expected a pair (beta1_rule, beta2_rule) such as ('relative', 'variance'), "
+                        f"got {spec!r}"
+                    )
+                targets = list(zip(spec, (("beta1",), ("beta2",)), strict=True))
+            else:
+                targets = [(spec, _KEYWORD_KNOBS[keyword])]
+            for sub_spec, knobs in targets:
+                for rule in build_rules(keyword, sub_spec, self.options):
+                    present = tuple(k for k in knobs if k in self._knobs)
+                    if len(present) < len(knobs):
+                        missing = ", ".join(k for k in knobs if k not in self._knobs)
+                        warnings.warn(
+                            f"{keyword}={rule.name!r} has no effect: {type(self._base).__name__} has no {missing} "
+                            f"(its knobs: {', '.join(self._knobs) or 'none'})",
+                            UserWarning,
+                            stacklevel=4,
+                        )
+                    extra = tuple(k for k in rule.extra_knobs if k in self._knobs and k not in present)
+                    bindings.append(_Binding(keyword, rule, present + extra))
+        return bindings
+
+    # -- torch.optim.Optimizer surface, delegated to the base optimizer ------------------------------------
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The wrapped base optimizer."""
+        return self._base
+
+    @property  # type: ignore[override]
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self._base.param_groups
+
+    @param_groups.setter
+    def param_groups(self, value: list[dict[str, Any]]) -> None:
+        self._base.param_groups = value
+
+    @property  # type: ignore[override]
+    def state(self) -> Any:
+        return self._base.state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        self._base.state = value
+
+    @property  # type: ignore[override]
+    def defaults(self) -> dict[str, Any]:
+        return self._base.defaults
+
+    @defaults.setter
+    def defaults(self, value: dict[str, Any]) -> None:
+        self._base.defaults = value
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        self._base.add_param_group(param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._base.zero_grad(set_to_none=set_to_none)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._patch_step_function()
+
+    # -- signals -------------------------------------------------------------------------------------------
+    def step_loss(self, loss: float | torch.Tensor) -> bool:
+        """Feed a training loss (float or one-element tensor; the graph is not kept). True if accepted."""
+        return self._receive("loss", _to_float(loss, "loss"))
+
+    def step_reward(self, reward: float | torch.Tensor) -> bool:
+        """Feed an external reward: episode return, accuracy, feedback. True if accepted."""
+        return self._receive("reward", _to_float(reward, "reward"))
+
+    def step_kl(self, kl: float | torch.Tensor) -> bool:
+        """Feed a measured policy KL divergence, read by the ``"kl"`` rule. True if accepted."""
+        return self._receive("kl", _to_float(kl, "kl"))
+
+    def _receive(self, channel: str, value: float) -> bool:
+        if self.sync_distributed and is_distributed():
+            value = mean_across_ranks(value)
+        stats = self.signals[channel]
+        if not stats.push(value):
+            if channel not in self._warned_skip:
+                self._warned_skip.add(channel)
+                warnings.warn(
+                    f"AdaptiveOptimizer skipped a {channel} value of {value!r} (not finite or beyond "
+                    f"{stats.limit:g}); later ones are counted in .signals[{channel!r}].skipped",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return False
+        for rule in self._by_channel[channel]:
+            rule.observe(stats)
+        return True
+
+    # -- the step ------------------------------------------------------------------------------------------
+    def _knob_factor(self, knob: str) -> float:
+        factor = 1.0
+        for rule in self._by_knob.get(knob, ()):
+            factor *= rule.factor
+        lo, hi = self.bounds[knob]
+        return min(hi, max(lo, factor))
+
+    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
+        """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values."""
+        for rule in self._by_channel["step"]:
+            rule.observe_step(self._step_count)
+        saved: list[tuple[dict[str, Any], str, Any]] = []
+        for knob in self._by_knob:
+            factor = self._knob_factor(knob)
+            if factor == 1.0:
+                continue
+            spec = self._knobs[knob]
+            for group in self._base.param_groups:
+                saved.append((group, spec.key, group[spec.key]))
+                write_knob(group, spec, _adapt(knob, read_knob(group, spec), factor))
+        try:
+            return self._base.step() if closure is None else self._base.step(closure)
+        finally:
+            for group, key, value in reversed(saved):
+                group[key] = value
+            self._step_count += 1
+
+    # -- what the controller is doing ----------------------------------------------------------------------
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The knobs this optimizer has (``lr``, ``momentum``, ``beta1``, ``beta2``, ``alpha``, ``wd``)."""
+        return tuple(self._knobs)
+
+    def hyperparameters(self, group: int = 0) -> dict[str, float]:
+        """Effective values of every knob of param group ``group``, as the next :meth:`step` applies them."""
+        values = {}
+        pg = self._base.param_groups[group]
+        for knob, spec in self._knobs.items():
+            base = read_knob(pg, spec)
+            values[knob] = float(_adapt(knob, base, self._knob_factor(knob)) if knob in self._by_knob else base)
+        return values
+
+    def factors(self) -> dict[str, float]:
+        """Total factor of each adapted knob (clamped product of its rules), e.g. ``{"lr": 1.3}``."""
+        return {knob: self._knob_factor(knob) for knob in self._by_knob}
+
+    def rule_factors(self) -> dict[str, float]:
+        """Each rule's own factor, keyed ``"<keyword>.<rule name>"`` (``"lr_rule.trend"``)."""
+        out: dict[str, float] = {}
+        for binding in self._bindings:
+            label = binding.label
+            while label in out:  # the same rule name twice, e.g. betas_rule=("relative", "relative")
+                label += "'"
+            out[label] = binding.rule.factor
+        return out
+
+    def _effective(self, knob: str) -> float | None:
+        return self.hyperparameters().get(knob) if knob in self._knobs else None
+
+    @property
+    def lr(self) -> float | None:
+        """Effective learning rate of param group 0."""
+        return self._effective("lr")
+
+    @property
+    def momentum(self) -> float | None:
+        """Effective momentum of param group 0, or None if the optimizer has none."""
+        return self._effective("momentum")
+
+    @property
+    def betas(self) -> tuple[float, float] | None:
+        """Effective ``(beta1, beta2)`` of param group 0, or None if the optimizer has none."""
+        if "beta1" not in self._knobs:
+            return None
+        values = self.hyperparameters()
+        return values["beta1"], values["beta2"]
+
+    @property
+    def alpha(self) -> float | None:
+        """Effective RMSprop alpha of param group 0, or None if the optimizer has none."""
+        return self._effective("alpha")
+
+    @property
+    def wd(self) -> float | None:
+        """Effective weight decay of param group 0, or None if the optimizer has none."""
+        return self._effective("wd")
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def _rule_signature(self) -> list[dict[str, str]]:
+        return [{"keyword": b.keyword, "name": b.rule.name} for b in self._bindings]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The base optimizer's state dict plus an ``"adaptive"`` entry with the controller's full state.
+
+        Only tensors and plain Python numbers and strings, so ``torch.load(weights_only=True)`` reads it.
+        """
+        state = dict(self._base.state_dict())
+        state["adaptive"] = {
+            "version": _STATE_VERSION,
+            "step_count": self._step_count,
+            "signals": {channel: stats.state_dict() for channel, stats in self.signals.items()},
+            "rules": [
+                {"keyword": b.keyword, "name": b.rule.name, "state": b.rule.state_dict()} for b in self._bindings
+            ],
+        }
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
+        """Load a state dict saved by :meth:`state_dict`.
+
+        With ``strict=True`` (default) the saved rules must match this optimizer's and the ``"adaptive"`` entry
+        must be there. With ``strict=False`` a bare optimizer's state dict loads and the controller starts fresh,
+        and rules are matched by keyword and name, unmatched ones keeping their fresh state (both warn).
+        """
+        state_dict = dict(state_dict)
+        adaptive = state_dict.pop("adaptive", None)
+        if adaptive is None:
+            if strict:
+                raise ValueError(
+                    "state_dict: no 'adaptive' entry; it was saved from a bare optimizer. "
+                    "Pass strict=False to load it and start the controller fresh."
+                )
+            warnings.warn("state_dict has no 'adaptive' entry: the controller starts fresh", UserWarning, stacklevel=2)
+            self._base.load_state_dict(state_dict)
+            return
+        version = adaptive.get("version")
+        if version != _STATE_VERSION:
+            raise ValueError(f"state_dict: unsupported adaptive state version {version!r}; expected {_STATE_VERSION}")
+        saved_rules = list(adaptive["rules"])
+        saved_sig = [{"keyword": r["keyword"], "name": r["name"]} for r in saved_rules]
+        if saved_sig != self._rule_signature():
+            if strict:
+                raise ValueError(
+                    f"state_dict: saved rules {saved_sig} do not match this optimizer's {self._rule_signature()}; "
+                    "build the optimizer with the same rules, or pass strict=False"
+                )
+            warnings.warn(
+                f"state_dict: saved rules {saved_sig} differ from {self._rule_signature()}; unmatched ones start fresh",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._base.load_state_dict(state_dict)
+        self._step_count = int(adaptive["step_count"])
+        for channel, stats in self.signals.items():
+            stats.load_state_dict(adaptive["signals"][channel])
+        unused = list(saved_rules)
+        for binding in self._bindings:
+            for i, saved in enumerate(unused):
+                if saved["keyword"] == binding.keyword and saved["name"] == binding.rule.name:
+                    binding.rule.load_state_dict(saved["state"])
+                    del unused[i]
+                    break
+
+    def __repr__(self) -> str:
+        rules = ", ".join(f"{k}={v!r}" for k, v in self._config.items() if v is not None) or "no rules"
+        preset = f"preset={self.preset!r}, " if self.preset else ""
+        base = "\n".join("    " + line for line in repr(self._base).splitlines())
+        return f"AdaptiveOptimizer({preset}{rules}, base=\n{base}\n)"

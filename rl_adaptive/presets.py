@@ -1,0 +1,50 @@
+"""Named sets of rule keywords.
+
+``AdaptiveOptimizer(..., preset="name")`` starts from one of these; rule keywords given explicitly override it.
+When no rule keyword and no preset is given, :data:`DEFAULT_PRESET` applies. The choice of the default is
+documented, with the benchmark that chose it, in ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+__all__ = ["PRESETS", "DEFAULT_PRESET", "get_preset"]
+
+_PRESETS: dict[str, dict[str, Any]] = {
+    # Nothing adapted: the wrapper is the bare optimizer.
+    "none": {},
+    # The rule set of the design document's usage example.
+    "design": {
+        "lr_rule": "trend+variance",
+        "betas_rule": ("relative", "variance"),
+        "wd_rule": "trend",
+        "reward_rule": "trend",
+        "cycle_length": 500,
+        "cycle_mult": 2.0,
+    },
+    # rsl_rl / rl_games' KL-adaptive learning rate for PPO.
+    "kl": {"lr_rule": "kl"},
+    # One channel at a time, to tell which signal helps.
+    "loss_trend": {"lr_rule": "trend"},
+    "reward_trend": {"reward_rule": "trend"},
+    "reward_variance": {"reward_rule": "variance"},
+    "cosine_restart": {"lr_rule": "cosine_restart"},
+    # The default (see BENCHMARKS.md for the evidence).
+    "default": {"lr_rule": "kl", "reward_rule": "trend"},
+}
+
+#: Read-only view of the presets: name -> keyword arguments.
+PRESETS = MappingProxyType(_PRESETS)
+#: The preset used when neither a preset nor any rule keyword is given.
+DEFAULT_PRESET = "default"
+
+
+def get_preset(name: str) -> dict[str, Any]:
+    """Return a copy of the preset's keyword arguments; ``ValueError`` names the valid choices."""
+    if not isinstance(name, str):
+        raise TypeError(f"preset: expected a preset name (str), got {type(name).__name__} {name!r}")
+    if name not in _PRESETS:
+        raise ValueError(f"preset: unknown preset {name!r}; choose from {', '.join(_PRESETS)}")
+    return dict(_PRESETS[name])

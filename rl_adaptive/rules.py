@@ -1,0 +1,517 @@
+"""Rules: small objects that turn the running statistics of a signal into a multiplicative factor.
+
+A rule reads one channel (``"loss"``, ``"reward"``, ``"kl"``, or ``"step"`` for schedules) and keeps one number,
+its :attr:`Rule.factor`. The optimizer multiplies the factors of every rule that drives a knob, clamps the product
+to the knob's bounds and applies it to the externally owned base value (see ``docs/rules.md``):
+
+* ``lr`` and ``wd``: ``value = base * factor``;
+* ``momentum``, ``beta1``, ``beta2``, ``alpha``: the averaging horizon ``1 / (1 - beta)`` is multiplied by the
+  factor, that is ``value = 1 - (1 - base) / factor``.
+
+Rules are looked up by name in a registry per rule keyword (``lr_rule``, ``momentum_rule``, ...). Register your
+own with :func:`register_rule`, or pass a :class:`Rule` instance directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .signals import SignalStats
+
+__all__ = [
+    "RULE_KEYWORDS",
+    "CHANNELS",
+    "Rule",
+    "RuleOptions",
+    "TrendRule",
+    "NoiseRule",
+    "InverseRule",
+    "NormalizedRule",
+    "RewardScalingRule",
+    "KLRule",
+    "CosineRule",
+    "register_rule",
+    "available_rules",
+    "build_rules",
+]
+
+#: The rule keywords of :class:`~rl_adaptive.AdaptiveOptimizer`.
+RULE_KEYWORDS: tuple[str, ...] = (
+    "lr_rule",
+    "momentum_rule",
+    "betas_rule",
+    "alpha_rule",
+    "wd_rule",
+    "reward_rule",
+)
+#: Signal channels a rule can read.
+CHANNELS: tuple[str, ...] = ("loss", "reward", "kl", "step")
+
+
+def _check_bounds(name: str, bounds: tuple[float, float]) -> tuple[float, float]:
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a pair (low, high) of numbers, got {bounds!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= 1.0 <= hi):
+        raise ValueError(f"{name}: expected finite bounds with 0 < low <= 1 <= high, got {bounds!r}")
+    return lo, hi
+
+
+def _check_number(name: str, value: float, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    if not math.isfinite(value) or too_low or value > high:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name}: expected a finite number in {interval}, got {value!r}")
+    return value
+
+
+class Rule:
+    """Base class of every rule.
+
+    Subclasses set :attr:`channel` and implement :meth:`update`, which reads a
+    :class:`~rl_adaptive.signals.SignalStats` and sets ``self.factor``. The base class skips the first
+    ``warmup`` values of the channel, and after each update clamps the factor into ``bounds`` (a non-finite
+    factor is discarded), so even a faulty custom rule cannot push a knob out of range.
+
+    Example::
+
+        class HalveOnSpike(Rule):
+            channel = "loss"
+
+            def update(self, stats):
+                if stats.last > 10 * stats.slow:
+                    self.factor *= 0.5
+
+        opt = AdaptiveOptimizer(torch.optim.SGD(params, lr=0.1), lr_rule=HalveOnSpike())
+
+    Args:
+        bounds: ``(low, high)`` with ``0 < low <= 1 <= high``: the range of :attr:`factor`.
+        warmup: number of channel values to see before the rule starts to act.
+    """
+
+    #: The signal channel the rule reads: "loss", "reward", "kl" or "step".
+    channel: str = "loss"
+    #: Extra knobs this rule also drives when the optimizer has them (``reward_rule="trend"``: momentum).
+    extra_knobs: tuple[str, ...] = ()
+
+    def __init__(self, *, bounds: tuple[float, float] = (0.1, 10.0), warmup: int = 5) -> None:
+        self.bounds = _check_bounds("bounds", bounds)
+        self.warmup = int(_check_number("warmup", warmup, low=0))
+        self.factor = 1.0
+        self.name = type(self).__name__
+
+    # -- the interface -------------------------------------------------------------------------------------
+    def update(self, stats: SignalStats) -> None:
+        """Read the channel's statistics after a new value and set ``self.factor``."""
+        raise NotImplementedError
+
+    def at_step(self, step: int) -> None:
+        """For ``channel = "step"`` rules: set ``self.factor`` for optimizer step ``step`` (0-based)."""
+        raise NotImplementedError
+
+    # -- called by the optimizer ---------------------------------------------------------------------------
+    def observe(self, stats: SignalStats) -> None:
+        """Run :meth:`update` once the warmup is over, then keep the factor finite and in bounds."""
+        if stats.count <= self.warmup:
+            return
+        before = self.factor
+        self.update(stats)
+        self._settle(before)
+
+    def observe_step(self, step: int) -> None:
+        before = self.factor
+        self.at_step(step)
+        self._settle(before)
+
+    def _settle(self, before: float) -> None:
+        factor = float(self.factor)
+        if not math.isfinite(factor):
+            factor = before
+        lo, hi = self.bounds
+        self.factor = min(hi, max(lo, factor))
+
+    def _move_toward(self, target: float, rate: float) -> None:
+        """Move the factor toward ``target`` by at most a factor ``rate`` per update."""
+        self.factor = min(self.factor * rate, max(self.factor / rate, target))
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain Python numbers only, so that ``torch.load(weights_only=True)`` reads them."""
+        return {"factor": self.factor}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.factor = float(state["factor"])
+
+    def __repr__(self) -> str:
+        return f"{self.name}(channel={self.channel!r}, factor={self.factor:.4g})"
+
+
+class TrendRule(Rule):
+    r"""Bounded multiplicative steps on the signal's smoothed trend, with a dead band and a cooldown.
+
+    With ``d = drift`` of the channel (``(fast - slow) / std``; improving means ``d < -deadband`` for a loss and
+    ``d > deadband`` for a reward)::
+
+        improving:  factor <- factor * up        (factor * down if invert)
+        worsening:  factor <- factor * down      (factor * up   if invert)
+        otherwise:  unchanged
+
+    After a change the rule waits ``cooldown`` values. The factor stays in ``bounds``.
+    """
+
+    def __init__(
+        self,
+        channel: str = "loss",
+        *,
+        up: float = 1.05,
+        down: float = 0.9,
+        deadband: float = 0.5,
+        cooldown: int = 0,
+        invert: bool = False,
+        bounds: tuple[float, float] = (0.1, 10.0),
+        warmup: int = 5,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        if channel not in ("loss", "reward", "kl"):
+            raise ValueError(f"channel: expected one of loss, reward, kl; got {channel!r}")
+        self.channel = channel
+        self.up = _check_number("up", up, low=1.0)
+        self.down = _check_number("down", down, low=0.0, high=1.0, low_open=True)
+        self.deadband = _check_number("deadband", deadband, low=0.0)
+        self.cooldown = int(_check_number("cooldown", cooldown, low=0))
+        self.invert = bool(invert)
+        self._wait = 0
+
+    def update(self, stats: SignalStats) -> None:
+        if self._wait > 0:
+            self._wait -= 1
+            return
+        d = stats.drift if self.channel == "reward" else -stats.drift  # > 0: improving
+        if d > self.deadband:
+            self.factor *= self.down if self.invert else self.up
+        elif d < -self.deadband:
+            self.factor *= self.up if self.invert else self.down
+        else:
+            return
+        self._wait = self.cooldown
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "wait": self._wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._wait = int(state["wait"])
+
+
+class NoiseRule(Rule):
+    r"""A factor set by the channel's relative noise ``n = std / (|slow| + std)`` in [0, 1).
+
+    ``target = 1 / (1 + gain * n)`` (``grow=False``: shrink when noisy) or ``target = 1 + gain * n``
+    (``grow=True``: lengthen a horizon when noisy); the factor moves toward the target by at most a factor
+    ``rate`` per value.
+    """
+
+    def __init__(
+        self,
+        channel: str = "loss",
+        *,
+        gain: float = 1.0,
+        grow: bool = False,
+        rate: float = 1.05,
+        bounds: tuple[float, float] = (0.1, 10.0),
+        warmup: int = 5,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.channel = channel
+        self.gain = _check_number("gain", gain, low=0.0)
+        self.grow = bool(grow)
+        self.rate = _check_number("rate", rate, low=1.0)
+
+    def update(self, stats: SignalStats) -> None:
+        scaled = 1.0 + self.gain * stats.noise
+        self._move_toward(scaled if self.grow else 1.0 / scaled, self.rate)
+
+
+class InverseRule(Rule):
+    r"""Inverse-loss scaling: ``target = (ref / |fast|) ** power``.
+
+    ``ref`` is the smoothed loss when the warmup ends, so the horizon lengthens as the loss falls below its
+    starting level and shortens when it rises above it. Moves by at most a factor ``rate`` per value.
+    """
+
+    def __init__(
+        self,
+        *,
+        power: float = 0.5,
+        rate: float = 1.05,
+        bounds: tuple[float, float] = (0.5, 2.0),
+        warmup: int = 5,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.power = _check_number("power", power, low=0.0)
+        self.rate = _check_number("rate", rate, low=1.0)
+        self._ref = 0.0
+
+    def update(self, stats: SignalStats) -> None:
+        level = abs(stats.fast)
+        if self._ref <= 0.0:
+            self._ref = level
+            return
+        if level > 0.0:
+            self._move_toward((self._ref / level) ** self.power, self.rate)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "ref": self._ref}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._ref = float(state["ref"])
+
+
+class NormalizedRule(Rule):
+    r"""Improvement normalized by the loss magnitude: ``target = 1 + gain * clip((slow - fast) / |slow|, -1, 1)``.
+
+    Proportional (it does not accumulate): a loss falling by a few percent per horizon lengthens the momentum
+    horizon by ``gain`` times that fraction. Moves by at most a factor ``rate`` per value.
+    """
+
+    def __init__(
+        self,
+        *,
+        gain: float = 1.0,
+        rate: float = 1.05,
+        bounds: tuple[float, float] = (0.5, 2.0),
+        warmup: int = 5,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.gain = _check_number("gain", gain, low=0.0)
+        self.rate = _check_number("rate", rate, low=1.0)
+
+    def update(self, stats: SignalStats) -> None:
+        slow = stats.slow
+        rel = (slow - stats.fast) / (abs(slow) + 1e-12)
+        self._move_toward(1.0 + self.gain * max(-1.0, min(1.0, rel)), self.rate)
+
+
+class RewardScalingRule(Rule):
+    r"""Learning rate grows with the reward: ``target = low ** (1 - p) * high ** p``.
+
+    ``p = (fast - min) / (max - min)`` places the smoothed reward between the lowest and highest smoothed reward
+    seen so far (``p = 0.5`` until they differ), so the rule works for rewards of any sign and scale. Moves by
+    at most a factor ``rate`` per value.
+    """
+
+    channel = "reward"
+
+    def __init__(self, *, rate: float = 1.05, bounds: tuple[float, float] = (0.5, 2.0), warmup: int = 5) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.rate = _check_number("rate", rate, low=1.0)
+        self._min = math.inf
+        self._max = -math.inf
+
+    def update(self, stats: SignalStats) -> None:
+        level = stats.fast
+        self._min = min(self._min, level)
+        self._max = max(self._max, level)
+        span = self._max - self._min
+        p = (level - self._min) / span if span > 1e-12 * (1.0 + abs(level)) else 0.5
+        lo, hi = self.bounds
+        self._move_toward(lo ** (1.0 - p) * hi**p, self.rate)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "min": self._min, "max": self._max}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._min = float(state["min"])
+        self._max = float(state["max"])
+
+
+class KLRule(Rule):
+    r"""KL-adaptive learning rate for policy-gradient methods (rsl_rl and rl_games' PPO rule).
+
+    On each measured KL::
+
+        kl > 2 * target_kl:    factor <- factor / change
+        kl < target_kl / 2:    factor <- factor * change
+        otherwise:             unchanged
+
+    The raw KL is used (no smoothing), as in rsl_rl's ``PPO.update`` and rl_games' ``AdaptiveScheduler``.
+    """
+
+    channel = "kl"
+
+    def __init__(
+        self,
+        target_kl: float = 0.01,
+        *,
+        change: float = 1.5,
+        bounds: tuple[float, float] = (0.01, 10.0),
+        warmup: int = 0,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.target_kl = _check_number("target_kl", target_kl, low=0.0, low_open=True)
+        self.change = _check_number("change", change, low=1.0)
+
+    def update(self, stats: SignalStats) -> None:
+        kl = stats.last
+        if kl > 2.0 * self.target_kl:
+            self.factor /= self.change
+        elif kl < 0.5 * self.target_kl:
+            self.factor *= self.change
+
+
+class CosineRule(Rule):
+    r"""Cosine annealing of the factor between 1 and ``min_factor``, driven by optimizer steps.
+
+    Without restarts the factor follows ``min + (1 - min) * (1 + cos(pi * t / T)) / 2`` with ``T = cycle_length``
+    (a wave, as ``torch.optim.lr_scheduler.CosineAnnealingLR`` gives past ``T_max``). With restarts (SGDR,
+    ``CosineAnnealingWarmRestarts``) ``t`` counts from the start of the current cycle, the first cycle lasts
+    ``cycle_length`` steps and each next one ``cycle_mult`` times longer.
+    """
+
+    channel = "step"
+
+    def __init__(
+        self,
+        cycle_length: int = 1000,
+        cycle_mult: float = 1.0,
+        *,
+        restart: bool = False,
+        min_factor: float = 0.01,
+    ) -> None:
+        super().__init__(bounds=(min_factor, 1.0), warmup=0)
+        if isinstance(cycle_length, bool) or not isinstance(cycle_length, int) or cycle_length < 1:
+            raise ValueError(f"cycle_length: expected a positive integer, got {cycle_length!r}")
+        self.cycle_length = cycle_length
+        self.cycle_mult = _check_number("cycle_mult", cycle_mult, low=1.0)
+        self.restart = bool(restart)
+        self.min_factor = min_factor
+
+    def _position(self, step: int) -> tuple[float, float]:
+        """Return (t within the cycle, length of the cycle)."""
+        length = float(self.cycle_length)
+        if not self.restart:
+            return float(step), length
+        if self.cycle_mult == 1.0:
+            return float(step % self.cycle_length), length
+        m = self.cycle_mult
+        n = math.floor(math.log(step / length * (m - 1.0) + 1.0, m))
+        start = length * (m**n - 1.0) / (m - 1.0)
+        cycle = length * m**n
+        if step < start:  # floating-point edge at a cycle boundary
+            n -= 1
+            cycle /= m
+            start -= cycle
+        elif step >= start + cycle:
+            start += cycle
+            cycle *= m
+        return step - start, cycle
+
+    def at_step(self, step: int) -> None:
+        t, length = self._position(step)
+        self.factor = self.min_factor + (1.0 - self.min_factor) * (1.0 + math.cos(math.pi * t / length)) / 2.0
+
+
+# -- the registry ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """The shared options a rule factory may read."""
+
+    cycle_length: int = 1000
+    cycle_mult: float = 1.0
+    target_kl: float = 0.01
+
+
+RuleFactory = Callable[[RuleOptions], Rule]
+
+_REGISTRY: dict[str, dict[str, RuleFactory]] = {keyword: {} for keyword in RULE_KEYWORDS}
+
+
+def register_rule(keyword: str, name: str, factory: RuleFactory, *, overwrite: bool = False) -> None:
+    """Make ``name`` a valid value of the rule keyword ``keyword``.
+
+    ``factory(options)`` receives a :class:`RuleOptions` and returns a fresh :class:`Rule`.
+
+    >>> register_rule("lr_rule", "halve_on_spike", lambda options: HalveOnSpike())  # doctest: +SKIP
+    """
+    if keyword not in _REGISTRY:
+        raise ValueError(f"keyword: unknown rule keyword {keyword!r}; choose from {', '.join(RULE_KEYWORDS)}")
+    if not isinstance(name, str) or not name or "+" in name:
+        raise ValueError(f"name: expected a non-empty string without '+', got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory: expected a callable, got {type(factory).__name__}")
+    if name in _REGISTRY[keyword] and not overwrite:
+        raise ValueError(f"name: {keyword} rule {name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[keyword][name] = factory
+
+
+def available_rules(keyword: str) -> tuple[str, ...]:
+    """The registered names for a rule keyword, in registration order."""
+    if keyword not in _REGISTRY:
+        raise ValueError(f"keyword: unknown rule keyword {keyword!r}; choose from {', '.join(RULE_KEYWORDS)}")
+    return tuple(_REGISTRY[keyword])
+
+
+def build_rules(keyword: str, spec: object, options: RuleOptions) -> list[Rule]:
+    """Turn one rule keyword's value (``None``, a name, ``"a+b"``, or a :class:`Rule`) into rule objects."""
+    if spec is None:
+        return []
+    if isinstance(spec, Rule):
+        if spec.channel not in CHANNELS:
+            raise ValueError(
+                f"{keyword}: rule {spec!r} has channel {spec.channel!r}; choose from {', '.join(CHANNELS)}"
+            )
+        return [spec]
+    if not isinstance(spec, str):
+        raise TypeError(f"{keyword}: expected None, a rule name or a Rule instance, got {type(spec).__name__} {spec!r}")
+    rules = []
+    for name in spec.split("+"):
+        name = name.strip()
+        factory = _REGISTRY[keyword].get(name)
+        if factory is None:
+            raise ValueError(
+                f"{keyword}: unknown rule {name!r}; choose from {', '.join(_REGISTRY[keyword])} "
+                "(combine with '+', e.g. 'trend+variance')"
+            )
+        rule = factory(options)
+        rule.name = name
+        rules.append(rule)
+    return rules
+
+
+def _reward_trend(options: RuleOptions) -> Rule:
+    rule = TrendRule("reward")
+    rule.extra_knobs = ("momentum",)
+    return rule
+
+
+def _builtin() -> None:
+    horizon = (0.5, 2.0)
+    register_rule("lr_rule", "trend", lambda o: TrendRule("loss"))
+    register_rule("lr_rule", "variance", lambda o: NoiseRule("loss", bounds=(0.1, 1.0)))
+    register_rule("lr_rule", "cosine", lambda o: CosineRule(o.cycle_length, o.cycle_mult))
+    register_rule("lr_rule", "cosine_restart", lambda o: CosineRule(o.cycle_length, o.cycle_mult, restart=True))
+    register_rule("lr_rule", "kl", lambda o: KLRule(o.target_kl))
+    register_rule("momentum_rule", "inverse", lambda o: InverseRule(bounds=horizon))
+    register_rule("momentum_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
+    register_rule("momentum_rule", "normalized", lambda o: NormalizedRule(bounds=horizon))
+    register_rule("betas_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
+    register_rule("betas_rule", "variance", lambda o: NoiseRule("loss", grow=True, bounds=horizon))
+    register_rule("alpha_rule", "stable", lambda o: NoiseRule("loss", grow=True, bounds=horizon))
+    register_rule("wd_rule", "trend", lambda o: TrendRule("loss", invert=True))
+    register_rule("reward_rule", "scaling", lambda o: RewardScalingRule())
+    register_rule("reward_rule", "trend", _reward_trend)
+    register_rule("reward_rule", "variance", lambda o: NoiseRule("reward", bounds=(0.1, 1.0)))
+
+
+_builtin()

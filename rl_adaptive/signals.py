@@ -1,0 +1,120 @@
+"""Running statistics of one signal channel (loss, reward or KL), in O(1) memory.
+
+Each accepted value updates two exponential moving averages (a fast and a slow one, bias-corrected as in
+Adam) and an exponentially weighted variance around the slow average. Rules read these statistics; they never
+see raw history, so memory does not grow with the number of steps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["SignalStats"]
+
+_TINY = 1e-12
+
+
+class SignalStats:
+    r"""Fixed-size running statistics of a scalar signal.
+
+    With :math:`x_t` the accepted values, :math:`\beta_f` and :math:`\beta_s` the fast and slow rates::
+
+        fast_t = EMA_{beta_f}(x)          slow_t = EMA_{beta_s}(x)          (bias-corrected)
+        var_t  = EW variance of x around slow, rate beta_s
+        drift  = (fast - slow) / (std + tiny)          clipped to [-10, 10]
+        noise  = std / (|slow| + std + tiny)           in [0, 1)
+
+    ``drift`` is positive while the signal rises and is measured in units of its own spread, so it works for
+    signals of any scale and for signals near zero. Values that are NaN, infinite or larger in magnitude than
+    ``limit`` are skipped and counted in :attr:`skipped`.
+
+    Args:
+        beta_fast: rate of the fast average, in (0, 1).
+        beta_slow: rate of the slow average and of the variance, in (0, 1), at least ``beta_fast``.
+        limit: largest accepted magnitude.
+    """
+
+    def __init__(self, beta_fast: float = 0.8, beta_slow: float = 0.95, limit: float = 1e12) -> None:
+        self.beta_fast = beta_fast
+        self.beta_slow = beta_slow
+        self.limit = limit
+        self.count = 0
+        self.skipped = 0
+        self.last = math.nan
+        self._fast = 0.0
+        self._slow = 0.0
+        self._var = 0.0
+
+    def push(self, value: float) -> bool:
+        """Add one value. Returns ``False`` (and counts it as skipped) if it is not finite or too large."""
+        if not math.isfinite(value) or abs(value) > self.limit:
+            self.skipped += 1
+            return False
+        slow_before = self.slow if self.count else value
+        self.count += 1
+        self.last = value
+        self._fast = self.beta_fast * self._fast + (1.0 - self.beta_fast) * value
+        self._slow = self.beta_slow * self._slow + (1.0 - self.beta_slow) * value
+        diff = value - slow_before
+        self._var = self.beta_slow * (self._var + (1.0 - self.beta_slow) * diff * diff)
+        return True
+
+    @property
+    def fast(self) -> float:
+        """Bias-corrected fast average (0.0 before the first value)."""
+        return self._fast / (1.0 - self.beta_fast**self.count) if self.count else 0.0
+
+    @property
+    def slow(self) -> float:
+        """Bias-corrected slow average (0.0 before the first value)."""
+        return self._slow / (1.0 - self.beta_slow**self.count) if self.count else 0.0
+
+    @property
+    def var(self) -> float:
+        """Bias-corrected exponentially weighted variance around the slow average."""
+        return self._var / (1.0 - self.beta_slow**self.count) if self.count else 0.0
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(self.var, 0.0))
+
+    @property
+    def drift(self) -> float:
+        """``(fast - slow) / std``, clipped to [-10, 10]: positive while the signal rises."""
+        if self.count < 2:
+            return 0.0
+        scale = self.std + _TINY * (1.0 + abs(self.slow))
+        return max(-10.0, min(10.0, (self.fast - self.slow) / scale))
+
+    @property
+    def noise(self) -> float:
+        """Relative spread ``std / (|slow| + std)`` in [0, 1): 0 for a steady signal, near 1 for pure noise."""
+        if self.count < 2:
+            return 0.0
+        std = self.std
+        return std / (abs(self.slow) + std + _TINY)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "skipped": self.skipped,
+            "last": self.last,
+            "fast": self._fast,
+            "slow": self._slow,
+            "var": self._var,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.count = int(state["count"])
+        self.skipped = int(state["skipped"])
+        self.last = float(state["last"])
+        self._fast = float(state["fast"])
+        self._slow = float(state["slow"])
+        self._var = float(state["var"])
+
+    def __repr__(self) -> str:
+        return (
+            f"SignalStats(count={self.count}, skipped={self.skipped}, fast={self.fast:.4g}, "
+            f"slow={self.slow:.4g}, std={self.std:.4g})"
+        )
