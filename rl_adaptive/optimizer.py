@@ -210,6 +210,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         }
         self.signals: dict[str, SignalStats] = {channel: SignalStats(fast, slow) for channel in _SIGNAL_CHANNELS}
         self._step_count = 0
+        for rule in self._by_channel["step"]:
+            rule.observe_step(0)
         self._warned_skip: set[str] = set()
 
     # -- construction helpers ------------------------------------------------------------------------------
@@ -398,8 +400,6 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
         """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values."""
-        for rule in self._by_channel["step"]:
-            rule.observe_step(self._step_count)
         saved: list[tuple[dict[str, Any], str, Any]] = []
         for knob in self._by_knob:
             factor = self._knob_factor(knob)
@@ -415,6 +415,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             for group, key, value in reversed(saved):
                 group[key] = value
             self._step_count += 1
+            for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
+                rule.observe_step(self._step_count)
 
     # -- what the controller is doing ----------------------------------------------------------------------
     @property

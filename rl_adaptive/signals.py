@@ -41,7 +41,7 @@ class SignalStats:
         self.limit = limit
         self.count = 0
         self.skipped = 0
-        self.last = math.nan
+        self.last = 0.0  # the latest accepted value (0.0 before the first)
         self._fast = 0.0
         self._slow = 0.0
         self._var = 0.0

@@ -1,0 +1,179 @@
+"""Each rule's direction on synthetic signal streams, and the schedules against torch's own schedulers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rl_adaptive import AdaptiveOptimizer, CosineRule, KLRule, SignalStats, TrendRule
+from rl_adaptive.knobs import read_knob
+
+rng = np.random.default_rng(0)
+FALLING = [2.0 * math.exp(-0.02 * t) + 0.01 * rng.standard_normal() for t in range(200)]
+RISING = [0.1 + 0.01 * t + 0.01 * rng.standard_normal() for t in range(200)]
+STEADY_NOISY = [1.0 + 0.8 * rng.standard_normal() for _ in range(200)]
+STEADY_CALM = [1.0 + 0.001 * rng.standard_normal() for _ in range(200)]
+
+
+def feed(opt: AdaptiveOptimizer, channel: str, stream) -> None:
+    for value in stream:
+        getattr(opt, f"step_{channel}")(value)
+
+
+def sgd(**rules) -> AdaptiveOptimizer:
+    model = torch.nn.Linear(4, 2)
+    return AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01), **rules)
+
+
+def adam(**rules) -> AdaptiveOptimizer:
+    model = torch.nn.Linear(4, 2)
+    return AdaptiveOptimizer(torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01), **rules)
+
+
+def rmsprop(**rules) -> AdaptiveOptimizer:
+    model = torch.nn.Linear(4, 2)
+    return AdaptiveOptimizer(torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, momentum=0.5), **rules)
+
+
+# (factory, rule kwargs, channel, stream, knob, expected direction: +1 up, -1 down)
+CASES = [
+    (sgd, {"lr_rule": "trend"}, "loss", FALLING, "lr", +1),
+    (sgd, {"lr_rule": "trend"}, "loss", RISING, "lr", -1),
+    (sgd, {"lr_rule": "variance"}, "loss", STEADY_NOISY, "lr", -1),
+    (sgd, {"momentum_rule": "inverse"}, "loss", FALLING, "momentum", +1),
+    (sgd, {"momentum_rule": "inverse"}, "loss", RISING, "momentum", -1),
+    (sgd, {"momentum_rule": "relative"}, "loss", FALLING, "momentum", +1),
+    (sgd, {"momentum_rule": "relative"}, "loss", RISING, "momentum", -1),
+    (sgd, {"momentum_rule": "normalized"}, "loss", FALLING, "momentum", +1),
+    (sgd, {"momentum_rule": "normalized"}, "loss", RISING, "momentum", -1),
+    (adam, {"betas_rule": ("relative", None)}, "loss", FALLING, "beta1", +1),
+    (adam, {"betas_rule": ("relative", None)}, "loss", RISING, "beta1", -1),
+    (adam, {"betas_rule": (None, "variance")}, "loss", STEADY_NOISY, "beta2", +1),
+    (rmsprop, {"alpha_rule": "stable"}, "loss", STEADY_NOISY, "alpha", +1),
+    (sgd, {"wd_rule": "trend"}, "loss", FALLING, "wd", -1),
+    (sgd, {"wd_rule": "trend"}, "loss", RISING, "wd", +1),
+    (sgd, {"reward_rule": "scaling"}, "reward", [-r for r in FALLING], "lr", +1),
+    (sgd, {"reward_rule": "scaling"}, "reward", [-r for r in RISING], "lr", -1),
+    (sgd, {"reward_rule": "trend"}, "reward", [-r for r in FALLING], "lr", +1),
+    (sgd, {"reward_rule": "trend"}, "reward", [-r for r in FALLING], "momentum", +1),
+    (sgd, {"reward_rule": "trend"}, "reward", [-r for r in RISING], "lr", -1),
+    (sgd, {"reward_rule": "variance"}, "reward", STEADY_NOISY, "lr", -1),
+]
+
+
+@pytest.mark.parametrize(("factory", "rules", "channel", "stream", "knob", "direction"), CASES)
+def test_rule_direction(factory, rules, channel, stream, knob, direction):
+    opt = factory(**rules)
+    before = opt.hyperparameters()[knob]
+    feed(opt, channel, stream)
+    after = opt.hyperparameters()[knob]
+    assert (after - before) * direction > 0, f"{rules} on {channel}: {knob} {before} -> {after}"
+    # other knobs are untouched
+    for other, value in opt.hyperparameters().items():
+        if other not in opt.factors():
+            assert value == read_knob(opt.param_groups[0], opt._knobs[other])
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"lr_rule": "variance"},
+        {"betas_rule": (None, "variance")},
+        {"alpha_rule": "stable"},
+        {"reward_rule": "variance"},
+    ],
+)
+def test_noise_rules_stay_near_one_on_a_calm_signal(rules):
+    opt = rmsprop(**rules) if "alpha_rule" in rules else adam(**rules)
+    feed(opt, "reward" if "reward_rule" in rules else "loss", STEADY_CALM)
+    assert all(abs(f - 1.0) < 0.01 for f in opt.factors().values())
+
+
+def test_trend_dead_band_and_cooldown():
+    stats = SignalStats()
+    rule = TrendRule("loss", deadband=0.5, cooldown=3, warmup=0)
+    changes = 0
+    for value in FALLING[:60]:
+        stats.push(value)
+        before = rule.factor
+        rule.observe(stats)
+        changes += rule.factor != before
+    assert 0 < changes <= 60 // 4 + 1  # at most one change per cooldown + 1 values
+    steady = TrendRule("loss", deadband=0.5, warmup=0)
+    stats = SignalStats()
+    for value in [1.0, -1.0] * 50:  # alternating signs: no trend beyond the dead band
+        stats.push(value)
+        steady.observe(stats)
+    assert steady.factor == 1.0
+
+
+def test_kl_rule_matches_rsl_rl():
+    # rsl_rl PPO.update: lr = max(1e-5, lr / 1.5) if kl > 2 * desired_kl; min(1e-2, lr * 1.5) if kl < desired_kl / 2
+    opt = sgd(lr_rule="kl", target_kl=0.01)
+    lr = 0.1
+    for kl in [0.05, 0.05, 0.015, 0.001, 0.03, 0.004, 0.0, 0.01]:
+        opt.step_kl(kl)
+        if kl > 0.02:
+            lr /= 1.5
+        elif kl < 0.005:
+            lr *= 1.5
+        assert opt.lr == pytest.approx(lr, rel=1e-12)
+    rule = KLRule(0.01)
+    stats = SignalStats()
+    for _ in range(100):
+        stats.push(1.0)
+        rule.observe(stats)
+    assert rule.factor == 0.01  # bounded below
+
+
+def _torch_schedule(scheduler_cls, steps, **kwargs):
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    sched = scheduler_cls(opt, **kwargs)
+    values = []
+    for _ in range(steps):
+        values.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return values
+
+
+def _our_schedule(rule, steps):
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = AdaptiveOptimizer(torch.optim.SGD([param], lr=1.0), lr_rule=rule, bounds={"lr": (0.01, 10.0)})
+    values = []
+    for _ in range(steps):
+        values.append(opt.lr)  # the lr the next step applies
+        param.grad = torch.zeros(1)
+        opt.step()
+    return values
+
+
+def test_cosine_matches_torch_cosine_annealing():
+    ours = _our_schedule(CosineRule(50, min_factor=0.01), 230)
+    ref = _torch_schedule(torch.optim.lr_scheduler.CosineAnnealingLR, 230, T_max=50, eta_min=0.01)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mult", [1, 2, 3])
+def test_cosine_restart_matches_torch_warm_restarts(mult):
+    ours = _our_schedule(CosineRule(20, mult, restart=True, min_factor=0.01), 400)
+    ref = _torch_schedule(torch.optim.lr_scheduler.CosineAnnealingWarmRestarts, 400, T_0=20, T_mult=mult, eta_min=0.01)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_cosine_restart_cycles_grow_by_cycle_mult():
+    param = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    opt = AdaptiveOptimizer(torch.optim.SGD([param], lr=1.0), lr_rule="cosine_restart", cycle_length=10, cycle_mult=2)
+    applied = []
+    for _ in range(80):
+        applied.append(opt.lr)
+        param.grad = torch.ones(1, dtype=torch.float64)
+        before = param.item()
+        opt.step()
+        assert before - param.item() == pytest.approx(applied[-1], rel=1e-9)  # the step used exactly that lr
+    restarts = [t for t in range(1, 80) if applied[t] > applied[t - 1]]
+    assert restarts == [10, 30, 70]
