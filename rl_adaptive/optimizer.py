@@ -301,19 +301,20 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 targets = list(zip(spec, (("beta1",), ("beta2",)), strict=True))
             else:
                 targets = [(spec, _KEYWORD_KNOBS[keyword])]
+            missing: list[str] = []
             for sub_spec, knobs in targets:
                 for rule in build_rules(keyword, sub_spec, self.options):
                     present = tuple(k for k in knobs if k in self._knobs)
-                    if len(present) < len(knobs):
-                        missing = ", ".join(k for k in knobs if k not in self._knobs)
-                        warnings.warn(
-                            f"{keyword}={rule.name!r} has no effect: {type(self._base).__name__} has no {missing} "
-                            f"(its knobs: {', '.join(self._knobs) or 'none'})",
-                            UserWarning,
-                            stacklevel=4,
-                        )
+                    missing += [k for k in knobs if k not in self._knobs and k not in missing]
                     extra = tuple(k for k in rule.extra_knobs if k in self._knobs and k not in present)
                     bindings.append(_Binding(keyword, rule, present + extra))
+            if missing:
+                warnings.warn(
+                    f"{keyword}={spec!r} has no effect: {type(self._base).__name__} has no {', '.join(missing)} "
+                    f"(its knobs: {', '.join(self._knobs) or 'none'})",
+                    UserWarning,
+                    stacklevel=3,
+                )
         return bindings
 
     # -- torch.optim.Optimizer surface, delegated to the base optimizer ------------------------------------

@@ -22,12 +22,15 @@ class SignalStats:
 
         fast_t = EMA_{beta_f}(x)          slow_t = EMA_{beta_s}(x)          (bias-corrected)
         var_t  = EW variance of x around slow, rate beta_s
-        drift  = (fast - slow) / (std + tiny)          clipped to [-10, 10]
+        res_t  = EW variance of the residual x - fast (before the update), rate beta_s
+        drift  = (fast - slow) / (sqrt(res) + tiny)    clipped to [-10, 10]
         noise  = std / (|slow| + std + tiny)           in [0, 1)
 
-    ``drift`` is positive while the signal rises and is measured in units of its own spread, so it works for
-    signals of any scale and for signals near zero. Values that are NaN, infinite or larger in magnitude than
-    ``limit`` are skipped and counted in :attr:`skipped`.
+    ``drift`` is positive while the signal rises and is measured in units of the signal's step-to-step noise
+    (the residual around the fast average holds little of the trend), so it works for signals of any scale and
+    for signals near zero: about 3 for a clean linear trend, about 0.3 in standard deviation for pure noise.
+
+    Values that are NaN, infinite or larger in magnitude than ``limit`` are skipped and counted in :attr:`skipped`.
 
     Args:
         beta_fast: rate of the fast average, in (0, 1).
@@ -45,6 +48,7 @@ class SignalStats:
         self._fast = 0.0
         self._slow = 0.0
         self._var = 0.0
+        self._res = 0.0
 
     def push(self, value: float) -> bool:
         """Add one value. Returns ``False`` (and counts it as skipped) if it is not finite or too large."""
@@ -52,12 +56,15 @@ class SignalStats:
             self.skipped += 1
             return False
         slow_before = self.slow if self.count else value
+        fast_before = self.fast if self.count else value
         self.count += 1
         self.last = value
         self._fast = self.beta_fast * self._fast + (1.0 - self.beta_fast) * value
         self._slow = self.beta_slow * self._slow + (1.0 - self.beta_slow) * value
         diff = value - slow_before
         self._var = self.beta_slow * (self._var + (1.0 - self.beta_slow) * diff * diff)
+        residual = value - fast_before
+        self._res = self.beta_slow * self._res + (1.0 - self.beta_slow) * residual * residual
         return True
 
     @property
@@ -80,11 +87,16 @@ class SignalStats:
         return math.sqrt(max(self.var, 0.0))
 
     @property
+    def residual_std(self) -> float:
+        """Bias-corrected spread of the values around the fast average: the signal's step-to-step noise."""
+        return math.sqrt(max(self._res / (1.0 - self.beta_slow**self.count), 0.0)) if self.count else 0.0
+
+    @property
     def drift(self) -> float:
-        """``(fast - slow) / std``, clipped to [-10, 10]: positive while the signal rises."""
+        """``(fast - slow) / residual_std``, clipped to [-10, 10]: positive while the signal rises."""
         if self.count < 2:
             return 0.0
-        scale = self.std + _TINY * (1.0 + abs(self.slow))
+        scale = self.residual_std + _TINY * (1.0 + abs(self.slow))
         return max(-10.0, min(10.0, (self.fast - self.slow) / scale))
 
     @property
@@ -103,6 +115,7 @@ class SignalStats:
             "fast": self._fast,
             "slow": self._slow,
             "var": self._var,
+            "res": self._res,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -112,6 +125,7 @@ class SignalStats:
         self._fast = float(state["fast"])
         self._slow = float(state["slow"])
         self._var = float(state["var"])
+        self._res = float(state["res"])
 
     def __repr__(self) -> str:
         return (
