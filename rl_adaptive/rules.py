@@ -100,6 +100,8 @@ class Rule:
     channel: str = "loss"
     #: Extra knobs this rule also drives when the optimizer has them (``reward_rule="trend"``: momentum).
     extra_knobs: tuple[str, ...] = ()
+    #: Largest change of the factor in one update, as a ratio (enforced after every update; ``inf``: none).
+    max_change: float = math.inf
 
     def __init__(self, *, bounds: tuple[float, float] = (0.1, 10.0), warmup: int = 5) -> None:
         self.bounds = _check_bounds("bounds", bounds)
@@ -134,6 +136,7 @@ class Rule:
         factor = float(self.factor)
         if not math.isfinite(factor):
             factor = before
+        factor = min(before * self.max_change, max(before / self.max_change, factor))
         lo, hi = self.bounds
         self.factor = min(hi, max(lo, factor))
 
@@ -187,6 +190,7 @@ class TrendRule(Rule):
         self.deadband = _check_number("deadband", deadband, low=0.0)
         self.cooldown = int(_check_number("cooldown", cooldown, low=0))
         self.invert = bool(invert)
+        self.max_change = max(self.up, 1.0 / self.down)
         self._wait = 0
 
     def update(self, stats: SignalStats) -> None:
@@ -232,7 +236,7 @@ class NoiseRule(Rule):
         self.channel = channel
         self.gain = _check_number("gain", gain, low=0.0)
         self.grow = bool(grow)
-        self.rate = _check_number("rate", rate, low=1.0)
+        self.rate = self.max_change = _check_number("rate", rate, low=1.0)
 
     def update(self, stats: SignalStats) -> None:
         scaled = 1.0 + self.gain * stats.noise
@@ -256,7 +260,7 @@ class InverseRule(Rule):
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
         self.power = _check_number("power", power, low=0.0)
-        self.rate = _check_number("rate", rate, low=1.0)
+        self.rate = self.max_change = _check_number("rate", rate, low=1.0)
         self._ref = 0.0
 
     def update(self, stats: SignalStats) -> None:
@@ -292,7 +296,7 @@ class NormalizedRule(Rule):
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
         self.gain = _check_number("gain", gain, low=0.0)
-        self.rate = _check_number("rate", rate, low=1.0)
+        self.rate = self.max_change = _check_number("rate", rate, low=1.0)
 
     def update(self, stats: SignalStats) -> None:
         slow = stats.slow
@@ -312,7 +316,7 @@ class RewardScalingRule(Rule):
 
     def __init__(self, *, rate: float = 1.05, bounds: tuple[float, float] = (0.5, 2.0), warmup: int = 5) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
-        self.rate = _check_number("rate", rate, low=1.0)
+        self.rate = self.max_change = _check_number("rate", rate, low=1.0)
         self._min = math.inf
         self._max = -math.inf
 
@@ -358,7 +362,7 @@ class KLRule(Rule):
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
         self.target_kl = _check_number("target_kl", target_kl, low=0.0, low_open=True)
-        self.change = _check_number("change", change, low=1.0)
+        self.change = self.max_change = _check_number("change", change, low=1.0)
 
     def update(self, stats: SignalStats) -> None:
         kl = stats.last

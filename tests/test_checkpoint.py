@@ -1,0 +1,118 @@
+"""Save, load into a fresh wrapper, continue: bit-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import io
+
+import bitsandbytes as bnb
+import pytest
+import torch
+
+from rl_adaptive import AdaptiveOptimizer
+from tests.conftest import make_problem
+
+# RULES holds a rule for every knob; each base lacks some of them, which warns by design.
+pytestmark = pytest.mark.filterwarnings("ignore:.*has no effect:UserWarning")
+
+RULES = {
+    "lr_rule": "trend+variance+cosine_restart",
+    "momentum_rule": "inverse",
+    "betas_rule": ("relative", "variance"),
+    "alpha_rule": "stable",
+    "wd_rule": "trend",
+    "reward_rule": "scaling",
+    "cycle_length": 7,
+    "cycle_mult": 2,
+}
+BASES = {
+    "AdamW": lambda p: torch.optim.AdamW(p, lr=1e-3),
+    "SGD": lambda p: torch.optim.SGD(p, lr=1e-2, momentum=0.9, weight_decay=1e-3),
+    "RMSprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, momentum=0.5),
+    "bnb.AdamW8bit": lambda p: bnb.optim.AdamW8bit(p, lr=1e-3),
+}
+
+
+def _run(opt, model, x, y, start, stop):
+    for step in range(start, stop):
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step_loss(loss)
+        opt.step_reward(-loss.item() + 0.01 * step)
+        opt.step_kl(0.001 * (step % 5))
+        opt.step()
+        opt.zero_grad()
+
+
+def _roundtrip(obj):
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)  # what SB3's PPO.load does
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_resume_is_bit_identical(base):
+    rules = dict(RULES, lr_rule="trend+variance+cosine_restart+kl")
+    model_a, x, y = make_problem(seed=1)
+    opt_a = AdaptiveOptimizer(BASES[base](model_a.parameters()), **rules)
+    _run(opt_a, model_a, x, y, 0, 60)
+
+    model_b, _, _ = make_problem(seed=1)
+    opt_b = AdaptiveOptimizer(BASES[base](model_b.parameters()), **rules)
+    _run(opt_b, model_b, x, y, 0, 25)
+    model_state, opt_state = _roundtrip((model_b.state_dict(), opt_b.state_dict()))
+
+    model_c, _, _ = make_problem(seed=99)
+    model_c.load_state_dict(model_state)
+    opt_c = AdaptiveOptimizer(BASES[base](model_c.parameters()), **rules)
+    opt_c.load_state_dict(opt_state)
+    assert opt_c.hyperparameters() == opt_b.hyperparameters()
+    _run(opt_c, model_c, x, y, 25, 60)
+
+    for a, c in zip(model_a.parameters(), model_c.parameters(), strict=True):
+        assert torch.equal(a, c)
+    assert opt_c.hyperparameters() == opt_a.hyperparameters()
+    assert opt_c.state_dict()["adaptive"] == opt_a.state_dict()["adaptive"]
+
+
+def test_state_is_constant_size():
+    model, x, y = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.AdamW(model.parameters()), **RULES)
+    _run(opt, model, x, y, 0, 10)
+    small = len(repr(opt.state_dict()["adaptive"]))
+    _run(opt, model, x, y, 10, 1000)
+    assert abs(len(repr(opt.state_dict()["adaptive"])) - small) < 200  # digits vary; nothing accumulates
+
+
+def test_strict_loading():
+    model, x, y = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.AdamW(model.parameters()), lr_rule="trend")
+    _run(opt, model, x, y, 0, 10)
+    saved = opt.state_dict()
+
+    other = AdaptiveOptimizer(torch.optim.AdamW(model.parameters()), lr_rule="trend+variance")
+    with pytest.raises(ValueError, match=r"saved rules .* do not match"):
+        other.load_state_dict(saved)
+    with pytest.warns(UserWarning, match="unmatched ones start fresh"):
+        other.load_state_dict(saved, strict=False)
+    assert other.rule_factors()["lr_rule.trend"] == opt.rule_factors()["lr_rule.trend"]
+    assert other.rule_factors()["lr_rule.variance"] == 1.0
+
+    bare = torch.optim.AdamW(model.parameters()).state_dict()
+    with pytest.raises(ValueError, match="no 'adaptive' entry"):
+        opt.load_state_dict(bare)
+    with pytest.warns(UserWarning, match="controller starts fresh"):
+        opt.load_state_dict(bare, strict=False)
+    # the wrapper's state dict also loads into a bare optimizer of the same class (extra key ignored)
+    torch.optim.AdamW(model.parameters()).load_state_dict(saved)
+
+
+def test_param_groups_follow_the_base_after_loading():
+    # torch's load_state_dict replaces the base's param_groups list: the wrapper must see the new one
+    model, _, _ = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), lr_rule="trend")
+    state = opt.state_dict()
+    state["param_groups"][0]["lr"] = 0.05
+    opt.load_state_dict(state)
+    assert opt.param_groups is opt.optimizer.param_groups
+    assert opt.param_groups[0]["lr"] == 0.05 and opt.lr == 0.05
