@@ -6,10 +6,12 @@ import numbers
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from .distributed import is_distributed, mean_across_ranks
 from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, read_knob, write_knob
@@ -66,6 +68,8 @@ class _Binding:
 
 
 def _to_float(value: object, name: str) -> float:
+    if type(value) is float:
+        return value
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"{name}: expected a scalar, got a tensor of shape {tuple(value.shape)}")
@@ -168,7 +172,6 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         self._optimizer_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
         self._optimizer_load_state_dict_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
         self._optimizer_load_state_dict_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
-        self._patch_step_function()
         self._warned_capturable_if_run_uncaptured = True
 
         given = {
@@ -358,7 +361,6 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._patch_step_function()
 
     # -- signals -------------------------------------------------------------------------------------------
     def step_loss(self, loss: float | torch.Tensor) -> bool:
@@ -400,7 +402,18 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         return min(hi, max(lo, factor))
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
-        """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values."""
+        """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values.
+
+        Step pre- and post-hooks registered on the wrapper (and torch's global optimizer hooks) run around it,
+        as for any ``torch.optim.Optimizer``; the base optimizer's own hooks run inside its step.
+        """
+        args: tuple[Any, ...] = (self,) if closure is None else (self, closure)
+        kwargs: dict[str, Any] = {}
+        for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
+            result = pre_hook(self, args, kwargs)
+            if result is not None:
+                args, kwargs = result
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
         saved: list[tuple[dict[str, Any], str, Any]] = []
         for knob in self._by_knob:
             factor = self._knob_factor(knob)
@@ -411,13 +424,16 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 saved.append((group, spec.key, group[spec.key]))
                 write_knob(group, spec, _adapt(knob, read_knob(group, spec), factor))
         try:
-            return self._base.step() if closure is None else self._base.step(closure)
+            out = self._base.step() if closure is None else self._base.step(closure)
         finally:
             for group, key, value in reversed(saved):
                 group[key] = value
             self._step_count += 1
             for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
                 rule.observe_step(self._step_count)
+        for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
+            post_hook(self, args, kwargs)
+        return out
 
     # -- what the controller is doing ----------------------------------------------------------------------
     @property

@@ -49,6 +49,7 @@ class SignalStats:
         self._slow = 0.0
         self._var = 0.0
         self._res = 0.0
+        self._refresh()
 
     def push(self, value: float) -> bool:
         """Add one value. Returns ``False`` (and counts it as skipped) if it is not finite or too large."""
@@ -59,53 +60,39 @@ class SignalStats:
         fast_before = self.fast if self.count else value
         self.count += 1
         self.last = value
-        self._fast = self.beta_fast * self._fast + (1.0 - self.beta_fast) * value
-        self._slow = self.beta_slow * self._slow + (1.0 - self.beta_slow) * value
+        bf, bs = self.beta_fast, self.beta_slow
+        self._fast = bf * self._fast + (1.0 - bf) * value
+        self._slow = bs * self._slow + (1.0 - bs) * value
         diff = value - slow_before
-        self._var = self.beta_slow * (self._var + (1.0 - self.beta_slow) * diff * diff)
+        self._var = bs * (self._var + (1.0 - bs) * diff * diff)
         residual = value - fast_before
-        self._res = self.beta_slow * self._res + (1.0 - self.beta_slow) * residual * residual
+        self._res = bs * self._res + (1.0 - bs) * residual * residual
+        self._refresh()
         return True
 
-    @property
-    def fast(self) -> float:
-        """Bias-corrected fast average (0.0 before the first value)."""
-        return self._fast / (1.0 - self.beta_fast**self.count) if self.count else 0.0
-
-    @property
-    def slow(self) -> float:
-        """Bias-corrected slow average (0.0 before the first value)."""
-        return self._slow / (1.0 - self.beta_slow**self.count) if self.count else 0.0
-
-    @property
-    def var(self) -> float:
-        """Bias-corrected exponentially weighted variance around the slow average."""
-        return self._var / (1.0 - self.beta_slow**self.count) if self.count else 0.0
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(max(self.var, 0.0))
-
-    @property
-    def residual_std(self) -> float:
-        """Bias-corrected spread of the values around the fast average: the signal's step-to-step noise."""
-        return math.sqrt(max(self._res / (1.0 - self.beta_slow**self.count), 0.0)) if self.count else 0.0
-
-    @property
-    def drift(self) -> float:
-        """``(fast - slow) / residual_std``, clipped to [-10, 10]: positive while the signal rises."""
-        if self.count < 2:
-            return 0.0
+    def _refresh(self) -> None:
+        """Recompute the derived statistics once per value, so that rules read plain attributes."""
+        n = self.count
+        if n == 0:
+            self.fast = self.slow = self.var = self.std = self.residual_std = self.drift = self.noise = 0.0
+            return
+        correction = 1.0 - self.beta_slow**n
+        #: Bias-corrected fast and slow averages.
+        self.fast = self._fast / (1.0 - self.beta_fast**n)
+        self.slow = self._slow / correction
+        #: Bias-corrected exponentially weighted variance around the slow average, and its square root.
+        self.var = max(self._var / correction, 0.0)
+        self.std = math.sqrt(self.var)
+        #: Spread of the values around the fast average: the signal's step-to-step noise.
+        self.residual_std = math.sqrt(max(self._res / correction, 0.0))
+        if n < 2:
+            self.drift = self.noise = 0.0
+            return
+        #: ``(fast - slow) / residual_std`` clipped to [-10, 10]: positive while the signal rises.
         scale = self.residual_std + _TINY * (1.0 + abs(self.slow))
-        return max(-10.0, min(10.0, (self.fast - self.slow) / scale))
-
-    @property
-    def noise(self) -> float:
-        """Relative spread ``std / (|slow| + std)`` in [0, 1): 0 for a steady signal, near 1 for pure noise."""
-        if self.count < 2:
-            return 0.0
-        std = self.std
-        return std / (abs(self.slow) + std + _TINY)
+        self.drift = max(-10.0, min(10.0, (self.fast - self.slow) / scale))
+        #: Relative spread ``std / (|slow| + std)`` in [0, 1).
+        self.noise = self.std / (abs(self.slow) + self.std + _TINY)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +113,7 @@ class SignalStats:
         self._slow = float(state["slow"])
         self._var = float(state["var"])
         self._res = float(state["res"])
+        self._refresh()
 
     def __repr__(self) -> str:
         return (
