@@ -415,13 +415,21 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 args, kwargs = result
         closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
         saved: list[tuple[dict[str, Any], str, Any]] = []
+        groups = self._base.param_groups
         for knob in self._by_knob:
             factor = self._knob_factor(knob)
             if factor == 1.0:
                 continue
             spec = self._knobs[knob]
-            for group in self._base.param_groups:
-                saved.append((group, spec.key, group[spec.key]))
+            key = spec.key
+            if spec.index is None and knob in SCALE_KNOBS:  # lr, weight_decay: the common, fast case
+                for group in groups:
+                    value = group[key]
+                    saved.append((group, key, value))
+                    group[key] = value * factor
+                continue
+            for group in groups:
+                saved.append((group, key, group[key]))
                 write_knob(group, spec, _adapt(knob, read_knob(group, spec), factor))
         try:
             out = self._base.step() if closure is None else self._base.step(closure)
