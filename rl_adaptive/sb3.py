@@ -1,0 +1,311 @@
+"""Stable-Baselines3 integration: the AdaptiveOptimizer through ``policy_kwargs`` and a callback that feeds it.
+
+This is the only module of rl_adaptive that imports Stable-Baselines3.
+
+>>> from stable_baselines3 import PPO
+>>> from rl_adaptive.sb3 import AdaptiveCallback, adaptive_policy_kwargs
+>>> model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl"))
+>>> model.learn(10_000, callback=AdaptiveCallback())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from .optimizer import AdaptiveOptimizer
+
+__all__ = ["DEFAULT_LOSS_KEYS", "KL_ALGOS", "AdaptiveCallback", "adaptive_policy_kwargs", "find_adaptive_optimizers"]
+
+_ON_POLICY_PG = {"policy": ("train/value_loss", "train/policy_gradient_loss")}
+_ACTOR_CRITIC = {"actor": ("train/actor_loss",), "critic": ("train/critic_loss",)}
+#: Which recorded losses feed which optimizer, per algorithm class name (sb3-contrib's included). The keys of one
+#: optimizer are summed into one loss value per training phase.
+DEFAULT_LOSS_KEYS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "PPO": _ON_POLICY_PG,
+    "RecurrentPPO": _ON_POLICY_PG,
+    "MaskablePPO": _ON_POLICY_PG,
+    "A2C": {"policy": ("train/value_loss", "train/policy_loss")},
+    "TRPO": {"policy": ("train/value_loss",)},
+    "DQN": {"policy": ("train/loss",)},
+    "QRDQN": {"policy": ("train/loss",)},
+    "SAC": _ACTOR_CRITIC,
+    "TD3": _ACTOR_CRITIC,
+    "DDPG": _ACTOR_CRITIC,
+    "TQC": _ACTOR_CRITIC,
+    "CrossQ": _ACTOR_CRITIC,
+}
+#: Algorithms that record a policy KL (``train/approx_kl``), fed to the "kl" rule by default.
+KL_ALGOS = frozenset({"PPO", "RecurrentPPO", "MaskablePPO"})
+# Algorithms whose ActorCriticPolicy adds eps=1e-5 to exactly torch.optim.Adam when given no optimizer_kwargs.
+_ACTOR_CRITIC_ALGOS = frozenset({"ppo", "a2c", "recurrentppo", "maskableppo", "trpo"})
+_PHASES_BEFORE_WARNING = 4
+_AGGREGATES: dict[str, Callable[[Sequence[float]], float]] = {
+    "mean": lambda r: float(np.mean(r)),
+    "median": lambda r: float(np.median(r)),
+    "max": lambda r: float(np.max(r)),
+    "min": lambda r: float(np.min(r)),
+    "last": lambda r: float(r[-1]),
+}
+
+
+_OWN_KEYWORDS = frozenset(
+    name
+    for name, parameter in inspect.signature(AdaptiveOptimizer.__init__).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+) | {"base_optimizer"}
+
+
+def _algo_name(algo: str | type | BaseAlgorithm) -> str:
+    if isinstance(algo, str):
+        return algo
+    cls = algo if isinstance(algo, type) else type(algo)
+    for klass in cls.__mro__:
+        if klass.__name__ in DEFAULT_LOSS_KEYS:
+            return klass.__name__
+    return cls.__name__
+
+
+def adaptive_policy_kwargs(
+    algo: str | type | BaseAlgorithm,
+    base_optimizer: type[torch.optim.Optimizer] | None = None,
+    policy_kwargs: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Build ``policy_kwargs`` that put :class:`AdaptiveOptimizer` in, keeping SB3's base-optimizer defaults.
+
+    SB3's actor-critic policies (PPO, A2C without RMSprop, RecurrentPPO, MaskablePPO, TRPO) build exactly
+    ``torch.optim.Adam`` with ``eps=1e-5`` when given no optimizer keywords, and A2C uses
+    ``RMSprop(alpha=0.99, eps=1e-5, weight_decay=0)`` when no optimizer class is given; DQN, SAC and TD3 use
+    Adam's own defaults. Passing ``optimizer_class=AdaptiveOptimizer`` by hand loses the first two; this helper
+    applies the same rules, so switching to the adaptive optimizer changes nothing but the adaptation.
+
+    Args:
+        algo: the algorithm (``"ppo"``, ``"a2c"``, a class, or a model); only A2C's default differs.
+        base_optimizer: the optimizer class to wrap (default: what SB3 would use for ``algo``).
+        policy_kwargs: other policy keyword arguments (``net_arch``, ...) to keep.
+        **kwargs: rule keywords and options of :class:`AdaptiveOptimizer` (``lr_rule="kl"``, ``preset=...``)
+            and base-optimizer keywords (``weight_decay=...``); they override the defaults.
+
+    Example::
+
+        PPO("MlpPolicy", env, policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl", reward_rule="trend"))
+    """
+    name = _algo_name(algo).lower()
+    if base_optimizer is None:
+        base_optimizer = torch.optim.RMSprop if name == "a2c" else torch.optim.Adam
+    if not (isinstance(base_optimizer, type) and issubclass(base_optimizer, torch.optim.Optimizer)):
+        raise TypeError(f"base_optimizer: expected a torch.optim.Optimizer subclass, got {base_optimizer!r}")
+    base_kwargs = set(kwargs) - _OWN_KEYWORDS
+    defaults: dict[str, Any] = {}
+    if name == "a2c" and base_optimizer is torch.optim.RMSprop:
+        defaults = {"alpha": 0.99, "eps": 1e-5, "weight_decay": 0.0}
+    elif name in _ACTOR_CRITIC_ALGOS and base_optimizer is torch.optim.Adam and not base_kwargs:
+        defaults = {"eps": 1e-5}
+    out = dict(policy_kwargs or {})
+    for key in ("optimizer_class", "optimizer_kwargs"):
+        if key in out:
+            raise ValueError(f"policy_kwargs: {key!r} is set by this helper; pass base_optimizer= and keywords")
+    out["optimizer_class"] = AdaptiveOptimizer
+    out["optimizer_kwargs"] = {"base_optimizer": base_optimizer, **defaults, **kwargs}
+    return out
+
+
+def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimizer]:
+    """Every :class:`AdaptiveOptimizer` of ``model``, by role: ``"policy"`` (PPO, A2C, DQN, ...), or
+    ``"actor"`` and ``"critic"`` (SAC, TD3, TQC)."""
+    found: dict[str, AdaptiveOptimizer] = {}
+    policy = model.policy
+    if isinstance(getattr(policy, "optimizer", None), AdaptiveOptimizer):
+        found["policy"] = policy.optimizer
+    for name, module in policy.named_children():
+        optimizer = getattr(module, "optimizer", None)
+        if isinstance(optimizer, AdaptiveOptimizer) and all(optimizer is not o for o in found.values()):
+            found[name] = optimizer
+    return found
+
+
+class AdaptiveCallback(BaseCallback):
+    """Feed episode returns, recorded losses and PPO's KL into every :class:`AdaptiveOptimizer` of the model.
+
+    * **Reward**: the returns of the episodes that finished (Monitor's ``info["episode"]["r"]``, every vectorized
+      env) since the last update are aggregated (``reward_aggregate``, default the mean) and fed through
+      ``step_reward`` to every adaptive optimizer once per rollout, before training on it. A rollout with no
+      finished episode feeds nothing.
+    * **Loss**: after each training phase, the losses SB3 recorded are fed through ``step_loss`` to the optimizer
+      they belong to (``loss_keys``; default :data:`DEFAULT_LOSS_KEYS`: PPO's value and policy-gradient loss, A2C's
+      value and policy loss, DQN's loss, the critic loss to SAC/TD3's critic and the actor loss to their actor).
+      The keys of one optimizer are summed into one value. A value equal to the one fed last for that key is
+      taken as not recorded again (TD3 records its actor loss only on delayed policy updates) and skipped.
+    * **KL**: ``train/approx_kl`` (``kl_key``) is fed through ``step_kl`` to the ``"policy"`` optimizer, so
+      ``lr_rule="kl"`` works out of the box with PPO.
+    * **Logging**: every knob of every adaptive optimizer (effective values), each rule's factor and the signals
+      fed, under ``adaptive/`` (``adaptive/lr``, ``adaptive/beta1``, ``adaptive/critic/lr``,
+      ``adaptive/factor/lr_rule.kl``, ``adaptive/signal/reward``) with SB3's logger: TensorBoard, CSV, stdout.
+
+    SB3 writes its schedule's lr into every param group before each update; the wrapper keeps that value as the
+    base and applies its factor inside ``step()``, so the effective lr is the schedule's value times the factor.
+
+    Args:
+        loss_keys: ``{optimizer role: key or keys}`` overriding the defaults; ``{}`` feeds no loss.
+        kl_key: logger key of the KL fed to the ``"policy"`` optimizer; ``"auto"`` (default):
+            ``train/approx_kl`` for PPO, RecurrentPPO and MaskablePPO, none for other algorithms; ``None``: none.
+        reward_aggregate: ``"mean"``, ``"median"``, ``"max"``, ``"min"``, ``"last"`` or a callable on the list of
+            returns.
+        log_prefix: prefix of the logged scalars.
+    """
+
+    def __init__(
+        self,
+        loss_keys: Mapping[str, str | Sequence[str]] | None = None,
+        kl_key: str | None = "auto",
+        reward_aggregate: str | Callable[[Sequence[float]], float] = "mean",
+        log_prefix: str = "adaptive",
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        if isinstance(reward_aggregate, str):
+            if reward_aggregate not in _AGGREGATES:
+                raise ValueError(
+                    f"reward_aggregate: unknown aggregate {reward_aggregate!r}; choose from "
+                    f"{', '.join(_AGGREGATES)} or pass a callable"
+                )
+            self._aggregate = _AGGREGATES[reward_aggregate]
+        elif callable(reward_aggregate):
+            self._aggregate = reward_aggregate
+        else:
+            raise TypeError(f"reward_aggregate: expected a name or a callable, got {type(reward_aggregate).__name__}")
+        if loss_keys is not None and not isinstance(loss_keys, Mapping):
+            raise TypeError(f"loss_keys: expected a dict {{optimizer role: key(s)}}, got {type(loss_keys).__name__}")
+        self._loss_keys_arg = loss_keys
+        self._kl_key_arg = kl_key
+        self.kl_key: str | None = None
+        self.log_prefix = log_prefix
+        self.optimizers: dict[str, AdaptiveOptimizer] = {}
+        self.loss_keys: dict[str, tuple[str, ...]] = {}
+        self._returns: list[float] = []
+        self._seen_updates = 0
+        self._last_fed: dict[str, float] = {}
+        self._seen_keys: set[str] = set()
+        self._phases = 0
+        self._fed: dict[str, float] = {}
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def _init_callback(self) -> None:
+        self.optimizers = find_adaptive_optimizers(self.model)
+        if not self.optimizers:
+            name = _algo_name(self.model)
+            raise ValueError(
+                f"AdaptiveCallback: {name} has no AdaptiveOptimizer, so there is nothing to feed. Build the model with "
+                f"policy_kwargs=adaptive_policy_kwargs({name.lower()!r}, lr_rule=...) from rl_adaptive.sb3, or "
+                "policy_kwargs=dict(optimizer_class=AdaptiveOptimizer, "
+                "optimizer_kwargs=dict(base_optimizer=torch.optim.Adam, eps=1e-5, lr_rule='kl'))"
+            )
+        configured = self._loss_keys_arg
+        if configured is None:
+            configured = DEFAULT_LOSS_KEYS.get(_algo_name(self.model), {})
+        keys: dict[str, tuple[str, ...]] = {}
+        for role, value in configured.items():
+            if role not in self.optimizers:
+                raise ValueError(
+                    f"loss_keys: no adaptive optimizer {role!r} in {_algo_name(self.model)}; "
+                    f"its adaptive optimizers: {', '.join(self.optimizers)}"
+                )
+            keys[role] = (value,) if isinstance(value, str) else tuple(value)
+        self.loss_keys = keys
+        if self._kl_key_arg == "auto":
+            self.kl_key = "train/approx_kl" if _algo_name(self.model) in KL_ALGOS else None
+        else:
+            self.kl_key = self._kl_key_arg
+        self._seen_updates = int(getattr(self.model, "_n_updates", 0))
+
+    # -- reward channel ------------------------------------------------------------------------------------
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            episode = info.get("episode") if isinstance(info, dict) else None
+            if episode is not None and "r" in episode:
+                self._returns.append(float(episode["r"]))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if not self._returns:
+            return
+        reward = float(self._aggregate(self._returns))
+        self._returns.clear()
+        for optimizer in self.optimizers.values():
+            optimizer.step_reward(reward)
+        self._fed["reward"] = reward
+
+    # -- loss and KL channels ------------------------------------------------------------------------------
+    def _on_rollout_start(self) -> None:
+        updates = int(getattr(self.model, "_n_updates", 0))
+        if updates != self._seen_updates:  # a training phase ran since we last looked
+            self._seen_updates = updates
+            self._feed_training_signals()
+        self._log()
+
+    def _feed_training_signals(self) -> None:
+        recorded = self.model.logger.name_to_value
+        wanted = [k for keys in self.loss_keys.values() for k in keys]
+        if self.kl_key and "policy" in self.optimizers:
+            wanted.append(self.kl_key)
+        self._seen_keys.update(k for k in wanted if k in recorded)
+        self._phases += 1
+        if self._phases == _PHASES_BEFORE_WARNING:  # TD3 records its actor loss only every policy_delay phases
+            missing = [k for k in wanted if k not in self._seen_keys]
+            if missing:
+                warnings.warn(
+                    f"AdaptiveCallback: {_algo_name(self.model)} did not record {', '.join(missing)} in "
+                    f"{self._phases} training phases; it records: "
+                    f"{', '.join(sorted(k for k in recorded if k.startswith('train/')))}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        for role, keys in self.loss_keys.items():
+            values = [self._fresh(k, recorded) for k in keys]
+            if values and all(v is not None for v in values):
+                loss = float(sum(values))  # type: ignore[arg-type]
+                self.optimizers[role].step_loss(loss)
+                self._fed[f"loss/{role}" if len(self.optimizers) > 1 else "loss"] = loss
+        if self.kl_key and "policy" in self.optimizers:
+            kl = self._fresh(self.kl_key, recorded)
+            if kl is not None:
+                self.optimizers["policy"].step_kl(kl)
+                self._fed["kl"] = kl
+
+    def _fresh(self, key: str, recorded: Mapping[str, Any]) -> float | None:
+        """The recorded value of ``key`` if it is new since the last feed, else None."""
+        if key not in recorded:
+            return None
+        try:
+            value = float(recorded[key])
+        except (TypeError, ValueError):
+            return None
+        previous = self._last_fed.get(key)
+        if previous is not None and (value == previous or (math.isnan(value) and math.isnan(previous))):
+            return None
+        self._last_fed[key] = value
+        return value
+
+    # -- logging -------------------------------------------------------------------------------------------
+    def _log(self) -> None:
+        prefix = self.log_prefix
+        for role, optimizer in self.optimizers.items():
+            sub = f"{prefix}/" if role == "policy" or len(self.optimizers) == 1 else f"{prefix}/{role}/"
+            for knob, value in optimizer.hyperparameters().items():
+                self.logger.record(sub + knob, value)
+            for label, factor in optimizer.rule_factors().items():
+                self.logger.record(f"{sub}factor/{label}", factor)
+        for name, value in self._fed.items():
+            self.logger.record(f"{prefix}/signal/{name}", value)
+
+    def _on_training_end(self) -> None:
+        self._log()
