@@ -36,12 +36,13 @@ def data(seed: int):
     )
 
 
-def run(adaptive: bool, seed: int, epochs: int, lr: float, batch: int = 64) -> dict[str, list[float]]:
+def run(adaptive: dict | None, seed: int, epochs: int, lr: float, batch: int = 64) -> dict[str, list[float]]:
+    """Train on digits with AdamW, wrapped in AdaptiveOptimizer(**adaptive) unless ``adaptive`` is None."""
     torch.manual_seed(seed)
     x_train, y_train, x_test, y_test = data(seed)
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     base = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    opt = AdaptiveOptimizer(base, **ADAPTIVE) if adaptive else base
+    opt = AdaptiveOptimizer(base, **adaptive) if adaptive is not None else base
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "lr": [], "wd": []}
     for _ in range(epochs):
         perm = torch.randperm(len(x_train))
@@ -49,16 +50,16 @@ def run(adaptive: bool, seed: int, epochs: int, lr: float, batch: int = 64) -> d
             idx = perm[start : start + batch]
             loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
             loss.backward()
-            if adaptive:
+            if adaptive is not None:
                 opt.step_loss(loss)
             opt.step()
             opt.zero_grad()
             history["loss"].append(loss.item())
-            history["lr"].append(opt.lr if adaptive else base.param_groups[0]["lr"])
-            history["wd"].append(opt.wd if adaptive else base.param_groups[0]["weight_decay"])
+            history["lr"].append(opt.lr if adaptive is not None else base.param_groups[0]["lr"])
+            history["wd"].append(opt.wd if adaptive is not None else base.param_groups[0]["weight_decay"])
         with torch.no_grad():
             accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-        if adaptive:
+        if adaptive is not None:
             opt.step_reward(accuracy)  # reward channel: held-out accuracy, once per epoch
         history["accuracy"].append(accuracy)
     return history
@@ -112,8 +113,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     results = {
-        "AdamW": [run(False, s, args.epochs, args.lr) for s in range(args.seeds)],
-        "AdaptiveOptimizer(AdamW)": [run(True, s, args.epochs, args.lr) for s in range(args.seeds)],
+        "AdamW": [run(None, s, args.epochs, args.lr) for s in range(args.seeds)],
+        "AdaptiveOptimizer(AdamW)": [run(ADAPTIVE, s, args.epochs, args.lr) for s in range(args.seeds)],
     }
     (args.out / "compare.json").write_text(json.dumps(results))
     plot(results, args.out / "compare.png")

@@ -31,6 +31,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "reward_trend": {"reward_rule": "trend"},
     "reward_variance": {"reward_rule": "variance"},
     "cosine_restart": {"lr_rule": "cosine_restart"},
+    # Combinations
+    "kl_reward_trend": {"lr_rule": "kl", "reward_rule": "trend"},
     # The default (see BENCHMARKS.md for the evidence).
     "default": {"lr_rule": "kl", "reward_rule": "trend"},
 }

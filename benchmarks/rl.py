@@ -1,0 +1,200 @@
+"""RL benchmark: where does adaptation help? Cells run in parallel, each written to disk as soon as it finishes.
+
+A cell is (suite, agent, variant, base lr, seed). ``run`` executes the cells of a suite that are not on disk yet
+(one process per core by default), so a long sweep survives interruption and can be extended with more seeds or
+variants. ``report`` reads every result file, computes the statistics with rliable (IQM, stratified bootstrap 95%
+confidence intervals), draws the plots and rewrites the RL sections of BENCHMARKS.md.
+
+    python -m benchmarks.rl run cartpole_grid            # PPO CartPole-v1, 5 lrs x 5 seeds x variants, 50k steps
+    python -m benchmarks.rl run lunarlander              # PPO LunarLander-v3, 5 seeds, 500k steps
+    python -m benchmarks.rl run a2c_dqn                  # A2C and DQN on CartPole-v1, fixed vs default
+    python -m benchmarks.rl run digits                   # supervised sanity check (AdamW vs adaptive)
+    python -m benchmarks.rl report
+
+Variants: ``fixed`` (SB3's own optimizer at the agent's lr) and the names of rl_adaptive presets (``kl``: only the
+KL rule, as rsl_rl and rl_games adapt PPO's lr; ``loss_trend``, ``reward_trend``, ``design``, ``default``...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import RESULTS, commit, machine, write_json
+
+SUITES: dict[str, dict[str, Any]] = {
+    "cartpole_grid": {
+        "algo": "ppo",
+        "env": "CartPole-v1",
+        "timesteps": 50_000,
+        "seeds": 5,
+        "lrs": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+        "variants": ["fixed", "kl", "loss_trend", "reward_trend", "design", "kl_reward_trend"],
+    },
+    "lunarlander": {
+        "algo": "ppo",
+        "env": "LunarLander-v3",
+        "timesteps": 500_000,
+        "seeds": 5,
+        "lrs": [None],
+        "variants": ["fixed", "kl", "default"],
+    },
+    "a2c_dqn": {
+        "algo": ["a2c", "dqn"],
+        "env": "CartPole-v1",
+        "timesteps": None,
+        "seeds": 5,
+        "lrs": [None],
+        "variants": ["fixed", "default"],
+    },
+    "digits": {"seeds": 5, "variants": ["fixed", "design", "default"], "epochs": 30},
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    suite: str
+    algo: str
+    env: str
+    variant: str
+    lr: float | None
+    seed: int
+    timesteps: int | None
+
+    @property
+    def cell_id(self) -> str:
+        lr = "agent" if self.lr is None else f"{self.lr:g}"
+        return f"{self.algo}_{self.env}_{self.variant}_lr{lr}_s{self.seed}"
+
+    @property
+    def path(self) -> Path:
+        return RESULTS / self.suite / f"{self.cell_id}.json"
+
+
+def cells(suite: str, variants: list[str] | None = None, seeds: int | None = None) -> list[Cell]:
+    spec = SUITES[suite]
+    if suite == "digits":
+        return [
+            Cell(suite, "adamw", "digits", v, 1e-3, s, None)
+            for v in (variants or spec["variants"])
+            for s in range(seeds or spec["seeds"])
+        ]
+    algos = spec["algo"] if isinstance(spec["algo"], list) else [spec["algo"]]
+    return [
+        Cell(suite, algo, spec["env"], variant, lr, seed, spec["timesteps"])
+        for seed in range(seeds or spec["seeds"])
+        for lr in spec["lrs"]
+        for algo in algos
+        for variant in (variants or spec["variants"])
+    ]
+
+
+def _downsample(curve: list[dict[str, float]], n: int = 100) -> list[dict[str, float]]:
+    if len(curve) <= n:
+        return curve
+    idx = np.unique(np.linspace(0, len(curve) - 1, n).round().astype(int))
+    return [curve[i] for i in idx]
+
+
+def _run_digits(cell: Cell, epochs: int) -> dict[str, Any]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "compare", Path(__file__).resolve().parent.parent / "examples" / "compare.py"
+    )
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)  # type: ignore[union-attr]
+    adaptive = None if cell.variant == "fixed" else {"preset": cell.variant}
+    history = compare.run(adaptive, cell.seed, epochs, cell.lr or 1e-3)
+    return {
+        "final": {"mean": history["accuracy"][-1]},
+        "accuracy": history["accuracy"],
+        "lr": history["lr"][:: max(1, len(history["lr"]) // 100)],
+    }
+
+
+def run_cell(cell: Cell) -> str:
+    """Run one cell and write its JSON; returns a one-line summary."""
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.time()
+    if cell.suite == "digits":
+        result = _run_digits(cell, SUITES["digits"]["epochs"])
+    else:
+        from rl_adaptive.agents import load_agent
+        from rl_adaptive.training import train_agent
+
+        agent = load_agent(cell.algo, cell.env)
+        adaptive = None if cell.variant == "fixed" else {"preset": cell.variant}
+        result = train_agent(
+            agent,
+            variant=cell.variant,
+            adaptive_kwargs=adaptive,
+            timesteps=cell.timesteps,
+            seed=cell.seed,
+            learning_rate=cell.lr,
+            final_episodes=10,
+            tensorboard=False,
+        )
+        result["curve"] = _downsample(result["curve"])
+    payload = {
+        "cell": asdict(cell),
+        "cell_id": cell.cell_id,
+        "commit": commit(),
+        "machine": machine(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "wall_s": time.time() - start,
+        **result,
+    }
+    write_json(cell.path, payload)
+    return (
+        f"{cell.suite}/{cell.cell_id}: final {payload['final'].get('mean', math.nan):.2f} ({time.time() - start:.0f} s)"
+    )
+
+
+def run(suite: str, workers: int, variants: list[str] | None, seeds: int | None) -> None:
+    todo = [c for c in cells(suite, variants, seeds) if not c.path.exists()]
+    print(f"{suite}: {len(todo)} cells to run with {workers} workers", flush=True)
+    if not todo:
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, maxtasksperchild=1) as pool:
+        for line in pool.imap_unordered(run_cell, todo):
+            print(line, flush=True)
+
+
+def load(suite: str) -> list[dict[str, Any]]:
+    folder = RESULTS / suite
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the cells of a suite that are not on disk yet")
+    p_run.add_argument("suite", choices=list(SUITES))
+    p_run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p_run.add_argument("--variants", nargs="+", help="subset or extension of the suite's variants")
+    p_run.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
+    sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.suite, args.workers, args.variants, args.seeds)
+    else:
+        from benchmarks.rl_report import report
+
+        report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Train one example agent, fixed or adaptive, and record what happened: the code the CLI, the examples and the
+benchmark share."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from .agents import Agent
+from .knobs import find_knobs, read_knob
+from .optimizer import AdaptiveOptimizer
+from .sb3 import AdaptiveCallback, adaptive_policy_kwargs
+
+__all__ = ["SOLVED", "knob_values", "plot_run", "train_agent"]
+
+#: Return at which an environment counts as solved (mean over 10 deterministic evaluation episodes).
+SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0}
+
+
+def _main_optimizers(model: BaseAlgorithm) -> dict[str, torch.optim.Optimizer]:
+    policy = model.policy
+    if hasattr(policy, "optimizer"):
+        return {"policy": policy.optimizer}
+    return {name: m.optimizer for name, m in policy.named_children() if hasattr(m, "optimizer")}
+
+
+def knob_values(model: BaseAlgorithm) -> dict[str, float]:
+    """Effective hyperparameters of every optimizer of the model (plain optimizers: their param group 0)."""
+    out: dict[str, float] = {}
+    for role, optimizer in _main_optimizers(model).items():
+        prefix = "" if role == "policy" else f"{role}/"
+        if isinstance(optimizer, AdaptiveOptimizer):
+            values = optimizer.hyperparameters()
+        else:
+            group = optimizer.param_groups[0]
+            values = {knob: float(read_knob(group, spec)) for knob, spec in find_knobs(optimizer).items()}
+        out.update({prefix + k: v for k, v in values.items()})
+    return out
+
+
+class _Recorder(BaseCallback):
+    """Records the training curve (rolling mean of the last 100 episode returns) and the knobs, and evaluates."""
+
+    def __init__(self, every: int, eval_every: int | None, eval_env: Any, eval_episodes: int) -> None:
+        super().__init__()
+        self.every = max(1, every)
+        self.eval_every = eval_every
+        self.eval_env = eval_env
+        self.eval_episodes = eval_episodes
+        self.curve: list[dict[str, float]] = []
+        self.evals: list[dict[str, float]] = []
+        self._last = -math.inf
+        self._last_eval = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        t = self.num_timesteps
+        if t - self._last >= self.every:
+            self._last = t
+            buffer = [ep["r"] for ep in self.model.ep_info_buffer]
+            self.curve.append(
+                {
+                    "timesteps": t,
+                    "return": float(np.mean(buffer)) if buffer else math.nan,
+                    "episodes": len(buffer),
+                    **knob_values(self.model),
+                }
+            )
+        if self.eval_every and t - self._last_eval >= self.eval_every:
+            self._last_eval = t
+            returns, _ = evaluate_policy(
+                self.model,
+                self.eval_env,
+                n_eval_episodes=self.eval_episodes,
+                deterministic=True,
+                return_episode_rewards=True,
+            )
+            self.evals.append({"timesteps": t, "mean": float(np.mean(returns)), "std": float(np.std(returns))})
+
+
+def train_agent(
+    agent: Agent,
+    *,
+    variant: str = "adaptive",
+    adaptive_kwargs: dict[str, Any] | None = None,
+    timesteps: int | None = None,
+    seed: int = 0,
+    learning_rate: float | None = None,
+    out_dir: str | Path | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int = 5,
+    final_episodes: int = 10,
+    progress_bar: bool = False,
+    tensorboard: bool = True,
+    verbose: int = 0,
+) -> dict[str, Any]:
+    """Train ``agent`` with its fixed base optimizer (``variant="fixed"``) or the adaptive one, and evaluate it.
+
+    Args:
+        agent: from :func:`rl_adaptive.agents.load_agent`.
+        variant: ``"fixed"`` (SB3's own optimizer, no wrapper) or any other name for the adaptive variant.
+        adaptive_kwargs: AdaptiveOptimizer keywords (default: the agent's ``adaptive`` entry).
+        timesteps: training budget (default: the agent's ``n_timesteps``).
+        learning_rate: a constant base learning rate replacing the agent's.
+        out_dir: where to write ``model.zip``, ``metrics.json``, ``metrics.csv``, ``plot.png`` and TensorBoard logs.
+        eval_every: evaluate every this many steps (``eval_episodes`` deterministic episodes); None: final only.
+        final_episodes: deterministic episodes of the final evaluation.
+
+    Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
+    ``interrupted`` (True after Ctrl-C, with everything written so far).
+    """
+    torch.set_num_threads(1)
+    timesteps = int(timesteps or agent.n_timesteps)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    model_kwargs = dict(agent.model_kwargs)
+    if learning_rate is not None:
+        model_kwargs["learning_rate"] = float(learning_rate)
+    rules = dict(agent.adaptive if adaptive_kwargs is None else adaptive_kwargs)
+    policy_kwargs = dict(agent.policy_kwargs)
+    if variant != "fixed":
+        policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
+    env = make_vec_env(agent.env_id, n_envs=agent.n_envs, seed=seed)
+    eval_env = make_vec_env(agent.env_id, n_envs=1, seed=seed + 10_000)
+    model = agent.algo_class(
+        agent.policy,
+        env,
+        seed=seed,
+        device="cpu",
+        verbose=verbose,
+        policy_kwargs=policy_kwargs or None,
+        tensorboard_log=str(out / "tb") if (out is not None and tensorboard) else None,
+        **model_kwargs,
+    )
+    recorder = _Recorder(
+        every=max(1, timesteps // 400), eval_every=eval_every, eval_env=eval_env, eval_episodes=eval_episodes
+    )
+    callbacks: list[BaseCallback] = [recorder]
+    if variant != "fixed":
+        callbacks.insert(0, AdaptiveCallback())
+    interrupted = False
+    start = time.perf_counter()
+    try:
+        model.learn(timesteps, callback=CallbackList(callbacks), progress_bar=progress_bar)
+    except KeyboardInterrupt:
+        interrupted = True
+    wall = time.perf_counter() - start
+    final: dict[str, Any] = {}
+    if not interrupted:
+        returns, _ = evaluate_policy(
+            model, eval_env, n_eval_episodes=final_episodes, deterministic=True, return_episode_rewards=True
+        )
+        final = {
+            "mean": float(np.mean(returns)),
+            "std": float(np.std(returns)),
+            "returns": [float(r) for r in returns],
+            "episodes": final_episodes,
+        }
+    result = {
+        "env": agent.env_id,
+        "algo": agent.algo,
+        "variant": variant,
+        "seed": seed,
+        "timesteps": timesteps,
+        "trained_timesteps": int(model.num_timesteps),
+        "learning_rate": repr(model_kwargs.get("learning_rate", "sb3 default")),
+        "adaptive": {k: list(v) if isinstance(v, tuple) else v for k, v in rules.items()}
+        if variant != "fixed"
+        else None,
+        "curve": recorder.curve,
+        "evals": recorder.evals,
+        "final": final,
+        "solved_threshold": SOLVED.get(agent.env_id),
+        "wall_s": wall,
+        "interrupted": interrupted,
+    }
+    if out is not None:
+        model.save(out / "model.zip")
+        (out / "metrics.json").write_text(json.dumps(result, indent=1))
+        if recorder.curve:
+            keys = sorted({k for row in recorder.curve for k in row}, key=lambda k: (k != "timesteps", k))
+            with open(out / "metrics.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(recorder.curve)
+        plot_run(result, out / "plot.png")
+    env.close()
+    eval_env.close()
+    return result
+
+
+_KNOB_GROUPS = (
+    ("lr", "learning rate", True),
+    ("beta1|beta2|momentum|alpha", "betas / momentum / alpha", False),
+    ("wd", "weight decay", False),
+)
+
+
+def plot_run(result: dict[str, Any], path: str | Path) -> None:
+    """A PNG: the return curve above the knob traces (lr, betas or momentum, weight decay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = result["curve"]
+    names = {k for row in curve for k in row} - {"timesteps", "return", "episodes"}
+    panels = [
+        (pattern, title, log)
+        for pattern, title, log in _KNOB_GROUPS
+        if any(n.split("/")[-1] in pattern.split("|") for n in names)
+    ]
+    fig, axes = plt.subplots(1 + len(panels), 1, figsize=(8, 2.6 * (1 + len(panels))), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    t = [row["timesteps"] for row in curve]
+    axes[0].plot(t, [row["return"] for row in curve], label="training (mean of last 100 episodes)")
+    if result["evals"]:
+        axes[0].plot(
+            [e["timesteps"] for e in result["evals"]],
+            [e["mean"] for e in result["evals"]],
+            "o-",
+            label="evaluation (deterministic)",
+        )
+    if result.get("solved_threshold"):
+        axes[0].axhline(result["solved_threshold"], color="gray", ls="--", lw=1, label="solved")
+    axes[0].set_ylabel("episode return")
+    axes[0].legend(loc="lower right", fontsize=8)
+    axes[0].set_title(f"{result['algo'].upper()} {result['env']} ({result['variant']}, seed {result['seed']})")
+    for ax, (pattern, title, log) in zip(axes[1:], panels, strict=True):
+        for name in sorted(names):
+            if name.split("/")[-1] in pattern.split("|"):
+                ax.plot(t, [row.get(name, math.nan) for row in curve], label=name)
+        ax.set_ylabel(title)
+        if log:
+            ax.set_yscale("log")
+        ax.legend(loc="best", fontsize=8)
+    axes[-1].set_xlabel("timesteps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
