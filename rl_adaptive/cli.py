@@ -1,0 +1,274 @@
+"""The ``rl-adaptive`` command: train an example agent, or compare it fixed against adaptive over several seeds.
+
+rl-adaptive train CartPole-v1 --algo ppo --timesteps 100000 --seed 0 --out runs/ppo-cartpole
+rl-adaptive compare CartPole-v1 --algo ppo --timesteps 100000 --seeds 4 --out runs/compare-cartpole
+rl-adaptive list
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but every usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"rl-adaptive: error: {message}\n")
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"rl-adaptive: error: {message}\n")
+    raise SystemExit(2)
+
+
+def _build_parser() -> _Parser:
+    from .agents import ALGOS
+
+    parser = _Parser(prog="rl-adaptive", description="Train and compare the rl_adaptive example agents.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("env", help="environment id, e.g. CartPole-v1 or LunarLander-v3")
+        p.add_argument("--algo", default="ppo", choices=ALGOS, help="algorithm (default: ppo)")
+        p.add_argument("--timesteps", type=int, help="training budget (default: the agent's)")
+        p.add_argument("--out", type=Path, required=True, help="output folder")
+        p.add_argument("--preset", help="adaptive preset (default: the agent's own); see `rl-adaptive list`")
+
+    train = sub.add_parser("train", help="train one agent and write its model, metrics, logs and plot")
+    common(train)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-adapt", action="store_true", help="the fixed base optimizer, no adaptation")
+    train.add_argument("--eval-every", type=int, help="evaluate every N steps (default: a tenth of the budget)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    compare = sub.add_parser("compare", help="fixed vs adaptive over several seeds, in parallel processes")
+    common(compare)
+    compare.add_argument("--seeds", type=int, default=4, help="seeds per variant (default 4)")
+    compare.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
+
+    sub.add_parser("list", help="the agents and presets available")
+    return parser
+
+
+def _resolve(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """Load the agent and the adaptive keywords; bad names exit with a one-line error."""
+    from .agents import load_agent
+    from .presets import PRESETS
+
+    try:
+        agent = load_agent(args.algo, args.env)
+    except ValueError as e:
+        _fail(str(e))
+    if args.preset is not None and args.preset not in PRESETS:
+        _fail(f"unknown preset {args.preset!r}; choose from {', '.join(PRESETS)}")
+    if args.timesteps is not None and args.timesteps <= 0:
+        _fail(f"--timesteps must be positive, got {args.timesteps}")
+    adaptive = {"preset": args.preset} if args.preset is not None else dict(agent.adaptive)
+    return agent, adaptive
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import train_agent
+
+    agent, adaptive = _resolve(args)
+    if args.no_adapt and args.preset is not None:
+        _fail("--no-adapt and --preset exclude each other")
+    timesteps = args.timesteps or agent.n_timesteps
+    variant = "fixed" if args.no_adapt else (args.preset or "adaptive")
+    result = train_agent(
+        agent,
+        variant=variant,
+        adaptive_kwargs=adaptive,
+        timesteps=timesteps,
+        seed=args.seed,
+        out_dir=args.out,
+        eval_every=args.eval_every or max(1, timesteps // 10),
+        progress_bar=not args.no_progress,
+    )
+    if result["interrupted"]:
+        print(f"interrupted at {result['trained_timesteps']} steps; model, metrics and plot written to {args.out}")
+        return 130
+    final = result["final"]
+    solved = result["solved_threshold"]
+    verdict = "" if solved is None else (" (solved)" if final["mean"] >= solved else f" (not solved: < {solved:g})")
+    print(f"final evaluation: {final['mean']:.1f} +/- {final['std']:.1f} over {final['episodes']} episodes{verdict}")
+    print(f"files in {args.out}: model.zip, metrics.json, metrics.csv, plot.png, tb/ (TensorBoard)")
+    return 0
+
+
+def _job(job: tuple[Any, ...]) -> dict[str, Any]:
+    agent, variant, adaptive, timesteps, seed, out = job
+    warnings.simplefilter("ignore")
+    from .training import train_agent
+
+    return train_agent(
+        agent,
+        variant=variant,
+        adaptive_kwargs=adaptive,
+        timesteps=timesteps,
+        seed=seed,
+        out_dir=out,
+        eval_every=max(1, timesteps // 10),
+        tensorboard=False,
+    )
+
+
+def _compare(args: argparse.Namespace) -> int:
+    agent, adaptive = _resolve(args)
+    if args.seeds < 1:
+        _fail(f"--seeds must be at least 1, got {args.seeds}")
+    timesteps = args.timesteps or agent.n_timesteps
+    jobs = [
+        (agent, variant, adaptive, timesteps, seed, args.out / variant / f"seed{seed}")
+        for seed in range(args.seeds)
+        for variant in ("fixed", "adaptive")
+    ]
+    results: list[dict[str, Any]] = []
+    interrupted = False
+    pool = mp.get_context("spawn").Pool(max(1, min(args.workers, len(jobs))), maxtasksperchild=1)
+    try:
+        for i, result in enumerate(pool.imap_unordered(_job, jobs), 1):
+            results.append(result)
+            print(
+                f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: final {result['final']['mean']:.1f}",
+                flush=True,
+            )
+        pool.close()
+    except KeyboardInterrupt:
+        interrupted = True
+        pool.terminate()
+    finally:
+        pool.join()
+    if not results:
+        print("interrupted before any run finished; nothing to summarize")
+        return 130
+    summary = summarize(results, args.out, title=f"{agent.algo.upper()} {agent.env_id}, {timesteps} steps")
+    print(summary["table"])
+    print(f"files in {args.out}: compare.png, results.json, results.md, and one folder per run")
+    return 130 if interrupted else 0
+
+
+def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str, Any]:
+    """Write compare.png, results.json and results.md for a list of train_agent results."""
+    from .stats import iqm_ci
+
+    out.mkdir(parents=True, exist_ok=True)
+    variants = [v for v in ("fixed", "adaptive") if any(r["variant"] == v for r in results)]
+    finals = {v: np.array([r["final"]["mean"] for r in results if r["variant"] == v and r["final"]]) for v in variants}
+    finals = {v: s for v, s in finals.items() if len(s)}
+    stats = iqm_ci(finals)
+    solved = results[0]["solved_threshold"]
+    lines = [
+        f"**{title}**: final return over 10 deterministic episodes, IQM over seeds with a 95% stratified "
+        "bootstrap CI (rliable).",
+        "",
+        "| variant | seeds | IQM | 95% CI | solved |",
+        "|---|---:|---:|---|---:|",
+    ]
+    for v, s in stats.items():
+        n_solved = "" if solved is None else f"{int((finals[v] >= solved).sum())}/{s['runs']}"
+        lines.append(f"| {v} | {s['runs']} | {s['iqm']:.1f} | [{s['ci_low']:.1f}, {s['ci_high']:.1f}] | {n_solved} |")
+    table = "\n".join(lines)
+    (out / "results.md").write_text(table + "\n")
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "title": title,
+                "stats": stats,
+                "runs": [
+                    {
+                        k: r[k]
+                        for k in ("variant", "seed", "final", "timesteps", "trained_timesteps", "adaptive", "wall_s")
+                    }
+                    for r in results
+                ],
+            },
+            indent=1,
+        )
+    )
+    plot_compare(results, out / "compare.png", title)
+    return {"stats": stats, "table": table}
+
+
+def plot_compare(results: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .stats import mean_band, on_grid
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    for variant in ("fixed", "adaptive"):
+        runs = [r["curve"] for r in results if r["variant"] == variant and r["curve"]]
+        if not runs:
+            continue
+        grid, curves = on_grid(runs, "return")
+        mean, low, high = mean_band(curves)
+        top.plot(grid, mean, label=f"{variant} ({len(runs)} seeds)")
+        top.fill_between(grid, low, high, alpha=0.25)
+        _, lrs = on_grid(runs, "lr") if all("lr" in run[0] for run in runs) else (None, None)
+        if lrs is not None:
+            for i, lr in enumerate(lrs):
+                bottom.plot(
+                    grid,
+                    lr,
+                    color="C0" if variant == "fixed" else "C1",
+                    alpha=0.6,
+                    label=f"{variant} lr" if i == 0 else None,
+                )
+    solved = results[0].get("solved_threshold")
+    if solved is not None:
+        top.axhline(solved, color="gray", ls="--", lw=1, label="solved")
+    top.set_ylabel("training return (mean of last 100 episodes)")
+    top.set_title(f"{title}: mean with 95% bootstrap band")
+    top.legend(loc="lower right")
+    bottom.set_ylabel("effective learning rate")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("timesteps")
+    bottom.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _list() -> int:
+    from .agents import available_agents
+    from .presets import DEFAULT_PRESET, PRESETS
+
+    for algo, envs in available_agents().items():
+        print(f"{algo}: {', '.join(envs)}")
+    for name, kwargs in PRESETS.items():
+        marker = " (default)" if name == DEFAULT_PRESET else ""
+        print(f"preset {name}{marker}: {kwargs or 'no rules'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "compare":
+            return _compare(args)
+        return _list()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
