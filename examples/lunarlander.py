@@ -1,0 +1,13 @@
+"""PPO on LunarLander-v3: the fixed optimizer against the adaptive one, side by side.
+
+The same two-line integration as examples/cartpole.py (it reuses that script's code), with the agent in
+agents/ppo.yml (rl-baselines3-zoo's LunarLander settings). Solved means a mean return of at least 200 over 10
+deterministic episodes. The default 500k steps take about 5 minutes per run here (both runs in parallel).
+
+    python examples/lunarlander.py --timesteps 500000 --out runs/lunarlander
+"""
+
+from cartpole import main
+
+if __name__ == "__main__":
+    main("LunarLander-v3", solved=200.0, timesteps=500_000)

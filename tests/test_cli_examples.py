@@ -1,0 +1,202 @@
+"""The rl-adaptive command and the examples, run as subprocesses with tiny budgets (as CleanRL tests its scripts)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "rl_adaptive.cli"]
+ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
+
+
+def run(args, cwd, timeout=300):
+    return subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def is_png(path: Path) -> bool:
+    with Image.open(path) as image:
+        return image.format == "PNG" and image.size[0] > 100
+
+
+def test_train_writes_model_metrics_logs_and_plot(tmp_path):
+    out = tmp_path / "run"
+    proc = run(
+        [
+            *CLI,
+            "train",
+            "CartPole-v1",
+            "--algo",
+            "ppo",
+            "--timesteps",
+            "3000",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--eval-every",
+            "1000",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "final evaluation:" in proc.stdout and str(out) in proc.stdout
+    assert (out / "model.zip").stat().st_size > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["variant"] == "adaptive" and metrics["trained_timesteps"] >= 3000
+    assert len(metrics["evals"]) >= 2 and len(metrics["final"]["returns"]) == 10
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"timesteps", "return", "lr", "beta1", "beta2", "wd"} <= set(rows[0])
+    assert list((out / "tb").rglob("events.out.tfevents.*"))
+    assert is_png(out / "plot.png")
+
+
+def test_train_fixed_and_other_algorithms(tmp_path):
+    proc = run(
+        [
+            *CLI,
+            "train",
+            "CartPole-v1",
+            "--algo",
+            "a2c",
+            "--timesteps",
+            "1500",
+            "--out",
+            str(tmp_path / "a"),
+            "--no-adapt",
+            "--no-progress",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["adaptive"] is None
+    proc = run(
+        [
+            *CLI,
+            "train",
+            "CartPole-v1",
+            "--algo",
+            "dqn",
+            "--timesteps",
+            "1500",
+            "--out",
+            str(tmp_path / "d"),
+            "--preset",
+            "reward_trend",
+            "--no-progress",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "d" / "metrics.json").read_text())["adaptive"] == {"preset": "reward_trend"}
+
+
+def test_compare_writes_plot_results_and_table(tmp_path):
+    out = tmp_path / "cmp"
+    proc = run(
+        [*CLI, "compare", "CartPole-v1", "--timesteps", "2000", "--seeds", "2", "--workers", "2", "--out", str(out)],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["stats"]) == {"fixed", "adaptive"}
+    assert sorted((r["variant"], r["seed"]) for r in results["runs"]) == [
+        ("adaptive", 0),
+        ("adaptive", 1),
+        ("fixed", 0),
+        ("fixed", 1),
+    ]
+    for stats in results["stats"].values():
+        assert stats["ci_low"] <= stats["iqm"] <= stats["ci_high"]
+    assert "| fixed | 2 |" in (out / "results.md").read_text()
+    assert is_png(out / "compare.png")
+    assert (out / "adaptive" / "seed1" / "model.zip").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["train", "Pong-v5", "--out", "x"],
+            "unknown environment 'Pong-v5' for ppo; choose from CartPole-v1, LunarLander-v3",
+        ),
+        (
+            ["train", "CartPole-v1", "--algo", "sac", "--out", "x"],
+            "invalid choice: 'sac' (choose from 'ppo', 'a2c', 'dqn')",
+        ),
+        (
+            ["compare", "CartPole-v1", "--preset", "turbo", "--out", "x"],
+            "unknown preset 'turbo'; choose from none, design",
+        ),
+        (["train", "CartPole-v1", "--out", "x", "--timesteps", "0"], "--timesteps must be positive, got 0"),
+        (["train", "CartPole-v1"], "the following arguments are required: --out"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
+    proc = run([*CLI, *args], tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and fragment in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*CLI, "train", "CartPole-v1", "--timesteps", "5000000", "--out", str(out), "--no-progress"],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not list(out.glob("tb/*/events.out.tfevents.*")) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(4)  # some training
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted at" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and 0 < metrics["trained_timesteps"] < 5_000_000
+    assert (out / "model.zip").exists() and is_png(out / "plot.png")
+
+
+def test_console_script_is_installed():
+    script = shutil.which("rl-adaptive", path=str(Path(sys.executable).parent))
+    assert script is not None
+    proc = subprocess.run([script, "list"], capture_output=True, text=True, env=ENV, timeout=60)
+    assert proc.returncode == 0 and "ppo: CartPole-v1, LunarLander-v3" in proc.stdout
+    assert "preset default (default)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "png"),
+    [
+        ("cartpole.py", ["--timesteps", "2000"], "cartpole.png"),
+        ("lunarlander.py", ["--timesteps", "1000"], "lunarlander.png"),
+        ("compare.py", ["--seeds", "1", "--epochs", "2"], "compare.png"),
+    ],
+)
+def test_examples_run(tmp_path, script, args, png):
+    proc = run([sys.executable, str(ROOT / "examples" / script), *args, "--out", str(tmp_path)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert is_png(tmp_path / png)
+    if script != "compare.py":
+        lines = [line for line in proc.stdout.splitlines() if "deterministic episodes" in line]
+        assert len(lines) == 2 and all("solved" in line for line in lines)
+    else:
+        assert "final test accuracy" in proc.stdout
