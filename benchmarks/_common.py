@@ -35,6 +35,17 @@ def commit() -> str:
         return "unknown"
 
 
+def code_hash() -> str:
+    """A short hash of the code a run depends on (the library and the agents), whatever the commit says."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted([*(ROOT / "rl_adaptive").glob("*.py"), *(ROOT / "agents").glob("*.yml")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def machine() -> dict[str, Any]:
     import torch
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, commit, machine, write_json
+from benchmarks._common import RESULTS, code_hash, commit, machine, write_json
 
 SUITES: dict[str, dict[str, Any]] = {
     "cartpole_grid": {
@@ -128,6 +128,7 @@ def run_cell(cell: Cell) -> str:
 
     torch.set_num_threads(1)
     start = time.time()
+    provenance = {"commit": commit(), "code_hash": code_hash()}  # the code this process imports, at its start
     if cell.suite == "digits":
         result = _run_digits(cell, SUITES["digits"]["epochs"])
     else:
@@ -150,7 +151,7 @@ def run_cell(cell: Cell) -> str:
     payload = {
         "cell": asdict(cell),
         "cell_id": cell.cell_id,
-        "commit": commit(),
+        **provenance,
         "machine": machine(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "wall_s": time.time() - start,
