@@ -46,7 +46,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "timesteps": 500_000,
         "seeds": 5,
         "lrs": [None],
-        "variants": ["fixed", "kl", "default"],
+        "variants": ["fixed", "kl", "design"],
     },
     "a2c_dqn": {
         "algo": ["a2c", "dqn"],
@@ -56,7 +56,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "lrs": [None],
         "variants": ["fixed", "default"],
     },
-    "digits": {"seeds": 5, "variants": ["fixed", "design", "default"], "epochs": 30},
+    "digits": {"seeds": 5, "variants": ["fixed", "design", "loss_trend"], "epochs": 30},
 }
 
 
