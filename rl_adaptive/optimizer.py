@@ -248,7 +248,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         kwargs = dict(base_kwargs)
         if lr is not None:
             kwargs["lr"] = lr
-        base = base_optimizer(params, **kwargs)
+        factory: Callable[..., Any] = base_optimizer
+        base = factory(params, **kwargs)
         if not isinstance(base, torch.optim.Optimizer):
             raise TypeError(
                 f"base_optimizer: {base_optimizer!r} returned {type(base).__name__}, not a torch.optim.Optimizer"

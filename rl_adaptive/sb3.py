@@ -124,8 +124,9 @@ def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimize
     ``"actor"`` and ``"critic"`` (SAC, TD3, TQC)."""
     found: dict[str, AdaptiveOptimizer] = {}
     policy = model.policy
-    if isinstance(getattr(policy, "optimizer", None), AdaptiveOptimizer):
-        found["policy"] = policy.optimizer
+    main = getattr(policy, "optimizer", None)
+    if isinstance(main, AdaptiveOptimizer):
+        found["policy"] = main
     for name, module in policy.named_children():
         optimizer = getattr(module, "optimizer", None)
         if isinstance(optimizer, AdaptiveOptimizer) and all(optimizer is not o for o in found.values()):

@@ -30,9 +30,11 @@ SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0}
 
 def _main_optimizers(model: BaseAlgorithm) -> dict[str, torch.optim.Optimizer]:
     policy = model.policy
-    if hasattr(policy, "optimizer"):
-        return {"policy": policy.optimizer}
-    return {name: m.optimizer for name, m in policy.named_children() if hasattr(m, "optimizer")}
+    main = getattr(policy, "optimizer", None)
+    if isinstance(main, torch.optim.Optimizer):
+        return {"policy": main}
+    found = {name: getattr(m, "optimizer", None) for name, m in policy.named_children()}
+    return {name: opt for name, opt in found.items() if isinstance(opt, torch.optim.Optimizer)}
 
 
 def knob_values(model: BaseAlgorithm) -> dict[str, float]:
@@ -70,7 +72,7 @@ class _Recorder(BaseCallback):
         t = self.num_timesteps
         if t - self._last >= self.every:
             self._last = t
-            buffer = [ep["r"] for ep in self.model.ep_info_buffer]
+            buffer = [ep["r"] for ep in self.model.ep_info_buffer or ()]
             self.curve.append(
                 {
                     "timesteps": t,
@@ -167,7 +169,7 @@ def train_agent(
         final = {
             "mean": float(np.mean(returns)),
             "std": float(np.std(returns)),
-            "returns": [float(r) for r in returns],
+            "returns": np.asarray(returns, dtype=float).tolist(),
             "episodes": final_episodes,
         }
     result = {
