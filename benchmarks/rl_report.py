@@ -163,10 +163,10 @@ def _first_reach(curve: list[dict[str, float]], threshold: float) -> float:
     return np.inf
 
 
-def lunarlander() -> None:
+def lunarlander() -> dict[str, Any] | None:
     rows = load("lunarlander")
     if not rows:
-        return
+        return None
     variants = _variants(rows, "lunarlander")
     finals = {v: np.array([r["final"]["mean"] for r in rows if r["cell"]["variant"] == v]) for v in variants}
     stats = iqm_ci(finals)
@@ -190,6 +190,7 @@ def lunarlander() -> None:
     PLOTS.mkdir(parents=True, exist_ok=True)
     _curves(rows, variants, "PPO LunarLander-v3", PLOTS / "lunarlander_curves.png", 200)
     replace_section("rl-lunarlander", "\n".join(lines))
+    return stats
 
 
 def a2c_dqn() -> None:
@@ -240,9 +241,61 @@ def digits() -> None:
     replace_section("digits", "\n".join(lines))
 
 
+def _default_variant(variants: list[str]) -> str | None:
+    """The evaluated variant whose preset is what ``AdaptiveOptimizer`` applies by default."""
+    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+
+    for v in variants:
+        if v != DEFAULT_PRESET and v in PRESETS and PRESETS[v] == PRESETS[DEFAULT_PRESET]:
+            return v
+    return DEFAULT_PRESET if DEFAULT_PRESET in variants else None
+
+
+def verdict(grid: dict[str, Any] | None, ll: dict[str, Any] | None) -> None:
+    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+
+    if grid is None:
+        return
+    variants = list(grid["solved"])
+    default = _default_variant(variants)
+    lines = [
+        f"The default preset (`{DEFAULT_PRESET}` = `{PRESETS[DEFAULT_PRESET]}`) is the evaluated variant "
+        f"`{default}`. The issue's targets for it, checked against the measurements below:",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    if default is None:
+        replace_section("verdict", "The default preset has not been evaluated yet.")
+        return
+    total = grid["n_seeds"] * 5
+    n_def, n_fix = sum(grid["solved"][default].values()), sum(grid["solved"]["fixed"].values())
+    lines.append(
+        f"| CartPole grid: >= 90% of cells solved, strictly more than `fixed` | `{default}` {n_def}/{total} "
+        f"({100 * n_def / total:.0f}%), `fixed` {n_fix}/{total} | "
+        f"{'yes' if n_def >= 0.9 * total and n_def > n_fix else 'no'} |"
+    )
+    t_def, t_fix = grid["tuned"][default], grid["tuned"]["fixed"]
+    lines.append(
+        f"| CartPole at the tuned lr 1e-3: IQM not below `fixed`'s CI | `{default}` {t_def['iqm']:.1f}, "
+        f"`fixed` CI [{t_fix['ci_low']:.1f}, {t_fix['ci_high']:.1f}] | "
+        f"{'yes' if t_def['iqm'] >= t_fix['ci_low'] else 'no'} |"
+    )
+    if ll is not None and default in ll and "fixed" in ll:
+        d, f = ll[default], ll["fixed"]
+        lines.append(
+            f"| LunarLander-v3, 500k steps: IQM >= 200 and not worse than `fixed` | `{default}` "
+            f"{_fmt(d)}, `fixed` {_fmt(f)} | {'yes' if d['iqm'] >= 200 and d['iqm'] >= f['ci_low'] else 'no'} |"
+        )
+    else:
+        lines.append(f"| LunarLander-v3, 500k steps: IQM >= 200 and not worse than `fixed` | `{default}` not run | - |")
+    replace_section("verdict", "\n".join(lines))
+
+
 def report() -> None:
-    cartpole_grid()
-    lunarlander()
+    grid = cartpole_grid()
+    ll = lunarlander()
     a2c_dqn()
     digits()
+    verdict(grid, ll)
     print("BENCHMARKS.md updated; plots in", PLOTS)
