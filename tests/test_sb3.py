@@ -41,6 +41,12 @@ RULES = {
 ROLES = {SAC: {"actor", "critic"}, TD3: {"actor", "critic"}, TQC: {"actor", "critic"}}
 
 
+def tiny_ppo(policy_kwargs, env="CartPole-v1", cls=PPO, **settings):
+    """PPO on CartPole-v1 with a tiny rollout; ``settings`` override the defaults."""
+    settings = {"seed": 0, "device": "cpu", "n_steps": 256, "batch_size": 64, "n_epochs": 2, **settings}
+    return cls("MlpPolicy", env, policy_kwargs=policy_kwargs, **settings)
+
+
 def make(algo, seed=0, policy="MlpPolicy", **rules):
     env, kwargs, _ = TINY[algo]
     if algo is RecurrentPPO:
@@ -66,32 +72,15 @@ def test_each_algorithm_learns_with_the_callback(algo):
         assert type(model.ent_coef_optimizer) is torch.optim.Adam
 
 
-def test_wrong_keyword_in_user_snippet_form_and_kl_channel():
+def test_hand_written_policy_kwargs_and_the_kl_channel():
     # The issue's snippet: optimizer_class / optimizer_kwargs written by hand.
-    model = PPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=1,
-        device="cpu",
-        n_steps=256,
-        batch_size=64,
-        n_epochs=4,
-        policy_kwargs=dict(
-            optimizer_class=AdaptiveOptimizer,
-            optimizer_kwargs=dict(base_optimizer=torch.optim.Adam, eps=1e-5, lr_rule="trend", reward_rule="trend"),
-        ),
+    hand_written = dict(
+        optimizer_class=AdaptiveOptimizer,
+        optimizer_kwargs=dict(base_optimizer=torch.optim.Adam, eps=1e-5, lr_rule="trend", reward_rule="trend"),
     )
+    model = tiny_ppo(hand_written, seed=1, n_epochs=4)
     assert model.policy.optimizer.param_groups[0]["eps"] == 1e-5
-    model = PPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=1,
-        device="cpu",
-        n_steps=256,
-        batch_size=64,
-        n_epochs=4,
-        policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl", target_kl=1e-4),
-    )
+    model = tiny_ppo(adaptive_policy_kwargs("ppo", lr_rule="kl", target_kl=1e-4), seed=1, n_epochs=4)
     model.learn(1024, callback=AdaptiveCallback())
     opt = model.policy.optimizer
     assert opt.signals["kl"].count == 3  # one per training phase, the last one is never fed
@@ -139,16 +128,10 @@ def test_effective_lr_is_sb3_schedule_times_factor_at_every_update():
     def schedule(progress_remaining):
         return 1e-3 * progress_remaining  # linear to 0
 
-    model = PPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=0,
-        device="cpu",
+    model = tiny_ppo(
+        adaptive_policy_kwargs("ppo", lr_rule="kl", target_kl=1e-4),
         n_steps=128,
-        batch_size=64,
-        n_epochs=2,
         learning_rate=schedule,
-        policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl", target_kl=1e-4),
     )
     opt = model.policy.optimizer
     checks = []
@@ -195,16 +178,10 @@ def _scalars(log_dir):
 
 
 def test_tensorboard_scalars_under_adaptive(tmp_path):
-    model = PPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=0,
-        device="cpu",
+    model = tiny_ppo(
+        adaptive_policy_kwargs("ppo", lr_rule="kl", reward_rule="trend"),
         n_steps=128,
-        batch_size=64,
-        n_epochs=2,
         tensorboard_log=str(tmp_path / "ppo"),
-        policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl", reward_rule="trend"),
     )
     model.learn(128 * 6, callback=AdaptiveCallback())
     tags = _scalars(tmp_path / "ppo")
@@ -270,15 +247,9 @@ class DivergingPPO(PPO):
 
 
 def test_nan_losses_are_skipped_and_training_goes_on():
-    model = DivergingPPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=0,
-        device="cpu",
-        n_steps=256,
-        batch_size=64,
-        n_epochs=2,
-        policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="trend"),
+    model = tiny_ppo(
+        adaptive_policy_kwargs("ppo", lr_rule="trend"),
+        cls=DivergingPPO,
     )
     with pytest.warns(RuntimeWarning, match="skipped a loss value of nan"):
         model.learn(1024, callback=AdaptiveCallback())
@@ -289,17 +260,8 @@ def test_nan_losses_are_skipped_and_training_goes_on():
 
 
 def test_ppo_with_an_8bit_base_optimizer():
-    model = PPO(
-        "MlpPolicy",
-        "CartPole-v1",
-        seed=0,
-        device="cpu",
-        n_steps=256,
-        batch_size=64,
-        n_epochs=2,
-        policy_kwargs=adaptive_policy_kwargs(
-            "ppo", base_optimizer=bnb.optim.AdamW8bit, lr_rule="kl", reward_rule="trend"
-        ),
+    model = tiny_ppo(
+        adaptive_policy_kwargs("ppo", base_optimizer=bnb.optim.AdamW8bit, lr_rule="kl", reward_rule="trend"),
     )
     opt = model.policy.optimizer
     assert isinstance(opt.optimizer, bnb.optim.AdamW8bit)
@@ -319,15 +281,12 @@ def test_reward_channel_aggregates_finished_episodes_of_all_envs():
             super()._on_rollout_end()
 
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    model = PPO(
-        "MlpPolicy",
-        env,
-        seed=0,
-        device="cpu",
+    model = tiny_ppo(
+        adaptive_policy_kwargs("ppo", reward_rule="trend"),
+        env=env,
         n_steps=8,
         batch_size=16,
         n_epochs=1,
-        policy_kwargs=adaptive_policy_kwargs("ppo", reward_rule="trend"),
     )
     model.learn(8 * 2 * 30, callback=Spy(reward_aggregate="median"))
     opt = model.policy.optimizer
