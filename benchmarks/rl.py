@@ -38,7 +38,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "timesteps": 50_000,
         "seeds": 5,
         "lrs": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-        "variants": ["fixed", "kl", "loss_trend", "reward_trend", "design", "kl_reward_trend"],
+        "variants": ["fixed", "kl", "loss_trend", "reward_trend", "reward_trend_damped", "design", "kl_reward_trend"],
     },
     "lunarlander": {
         "algo": "ppo",

@@ -29,6 +29,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     # One channel at a time, to tell which signal helps.
     "loss_trend": {"lr_rule": "trend"},
     "reward_trend": {"reward_rule": "trend"},
+    "reward_trend_damped": {"reward_rule": "trend_damped"},
     "reward_variance": {"reward_rule": "variance"},
     "cosine_restart": {"lr_rule": "cosine_restart"},
     # Combinations

@@ -499,6 +499,14 @@ def _reward_trend(options: RuleOptions) -> Rule:
     return rule
 
 
+def _reward_trend_damped(options: RuleOptions) -> Rule:
+    # The benchmark showed plain reward "trend" is a positive feedback loop in RL: rising returns push the lr to
+    # its 10x cap, which destabilizes PPO. Damped: smaller steps, a wider dead band, a cooldown, bounds [0.5, 2].
+    rule = TrendRule("reward", up=1.02, down=0.95, deadband=1.0, cooldown=2, bounds=(0.5, 2.0))
+    rule.extra_knobs = ("momentum",)
+    return rule
+
+
 def _builtin() -> None:
     horizon = (0.5, 2.0)
     register_rule("lr_rule", "trend", lambda o: TrendRule("loss"))
@@ -515,6 +523,7 @@ def _builtin() -> None:
     register_rule("wd_rule", "trend", lambda o: TrendRule("loss", invert=True))
     register_rule("reward_rule", "scaling", lambda o: RewardScalingRule())
     register_rule("reward_rule", "trend", _reward_trend)
+    register_rule("reward_rule", "trend_damped", _reward_trend_damped)
     register_rule("reward_rule", "variance", lambda o: NoiseRule("reward", bounds=(0.1, 1.0)))
 
 

@@ -60,6 +60,8 @@ CASES = [
     (sgd, {"reward_rule": "trend"}, "reward", [-r for r in FALLING], "lr", +1),
     (sgd, {"reward_rule": "trend"}, "reward", [-r for r in FALLING], "momentum", +1),
     (sgd, {"reward_rule": "trend"}, "reward", [-r for r in RISING], "lr", -1),
+    (sgd, {"reward_rule": "trend_damped"}, "reward", [-r for r in FALLING], "lr", +1),
+    (sgd, {"reward_rule": "trend_damped"}, "reward", [-r for r in RISING], "lr", -1),
     (sgd, {"reward_rule": "variance"}, "reward", STEADY_NOISY, "lr", -1),
 ]
 
@@ -177,3 +179,12 @@ def test_cosine_restart_cycles_grow_by_cycle_mult():
         assert before - param.item() == pytest.approx(applied[-1], rel=1e-9)  # the step used exactly that lr
     restarts = [t for t in range(1, 80) if applied[t] > applied[t - 1]]
     assert restarts == [10, 30, 70]
+
+
+def test_damped_reward_trend_moves_less_than_trend():
+    plain, damped = sgd(reward_rule="trend"), sgd(reward_rule="trend_damped")
+    rising = [-r for r in FALLING]
+    feed(plain, "reward", rising)
+    feed(damped, "reward", rising)
+    assert 1.0 < damped.factors()["lr"] <= 2.0 < plain.factors()["lr"]
+    assert damped.rule_factors()["reward_rule.trend_damped"] <= 2.0
