@@ -233,3 +233,23 @@ def test_gradscaler_and_param_group_addition():
     extra = torch.nn.Parameter(torch.zeros(3))
     opt.add_param_group({"params": [extra], "lr": 0.5})
     assert len(opt.param_groups) == 2 and opt.optimizer.param_groups[1]["lr"] == 0.5
+
+
+def test_default_preset_without_kl_is_the_bare_optimizer_bit_for_bit():
+    # The default (the KL rule) acts only on a measured KL; fed losses and rewards alone, it changes nothing.
+    model_a, x, y = make_problem(seed=5, width=8)
+    model_b, _, _ = make_problem(seed=5, width=8)
+    bare = torch.optim.AdamW(model_a.parameters(), lr=1e-3)
+    wrapped = AdaptiveOptimizer(torch.optim.AdamW(model_b.parameters(), lr=1e-3))
+    assert wrapped.preset == "default"
+    train(bare, model_a, x, y, 30)
+    for step in range(30):
+        loss = torch.nn.functional.mse_loss(model_b(x), y)
+        loss.backward()
+        wrapped.step_loss(loss)
+        wrapped.step_reward(float(step))  # a steadily improving reward
+        wrapped.step()
+        wrapped.zero_grad()
+    assert wrapped.factors() == {"lr": 1.0}
+    for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(a, b)
