@@ -88,6 +88,7 @@ def cartpole_grid() -> dict[str, Any] | None:
         _provenance(rows),
         "",
         "![robustness grid](benchmarks/results/plots/cartpole_grid.png)",
+        "![performance profiles](benchmarks/results/plots/cartpole_profiles.png)",
         "![curves at lr 1e-3](benchmarks/results/plots/cartpole_curves.png)",
         "![learning-rate traces](benchmarks/results/plots/cartpole_lr_traces.png)",
     ]
@@ -106,6 +107,7 @@ def cartpole_grid() -> dict[str, Any] | None:
     fig.tight_layout()
     fig.savefig(PLOTS / "cartpole_grid.png", dpi=100)
     plt.close(fig)
+    _profiles(scores, PLOTS / "cartpole_profiles.png")
     _curves(
         [r for r in rows if r["cell"]["lr"] == 1e-3],
         complete,
@@ -132,6 +134,45 @@ def cartpole_grid() -> dict[str, Any] | None:
     plt.close(fig)
     replace_section("rl-cartpole-grid", "\n".join(lines))
     return {"solved": solved, "overall": overall, "tuned": tuned, "n_seeds": n_seeds}
+
+
+def _profiles(scores: dict[str, np.ndarray], path) -> None:
+    """rliable performance profiles: fraction of all cells (every lr and seed) with a final return above tau."""
+    from rliable import library as rly
+    from rliable import plot_utils
+
+    plt = _plt()
+    taus = np.linspace(0.0, 499.0, 100)  # 500 is CartPole's cap: no return exceeds it
+    np.random.seed(0)
+    profiles, cis = rly.create_performance_profile(scores, taus, reps=2000)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    plot_utils.plot_performance_profiles(
+        profiles,
+        taus,
+        performance_profile_cis=cis,
+        colors={v: f"C{i}" for i, v in enumerate(scores)},
+        xlabel="final return tau",
+        ax=ax,
+    )
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([0], [0], color=f"C{i}", lw=2) for i in range(len(scores))]
+    ax.legend(handles, list(scores), fontsize=8, loc="lower left")
+    ax.set_title("PPO CartPole-v1 lr grid: fraction of cells with final return > tau")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def timing() -> None:
+    """Wall time of each suite as run here, from the runs' own records."""
+    lines = ["| suite | runs | core-hours | wall time on 2 cores (core-hours / 2) |", "|---|---:|---:|---:|"]
+    for suite in SUITES:
+        rows = load(suite)
+        if rows:
+            hours = sum(r["wall_s"] for r in rows) / 3600
+            lines.append(f"| `{suite}` | {len(rows)} | {hours:.2f} | about {60 * hours / 2:.0f} min |")
+    replace_section("timing", "\n".join(lines))
 
 
 def _curves(rows: list[dict[str, Any]], variants: list[str], title: str, path, threshold: float | None) -> None:
@@ -298,4 +339,5 @@ def report() -> None:
     a2c_dqn()
     digits()
     verdict(grid, ll)
+    timing()
     print("BENCHMARKS.md updated; plots in", PLOTS)
