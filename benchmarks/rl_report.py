@@ -292,6 +292,39 @@ def _default_variant(variants: list[str]) -> str | None:
     return DEFAULT_PRESET if DEFAULT_PRESET in variants else None
 
 
+def rule_verdicts(grid: dict[str, Any] | None) -> None:
+    """Each variant against fixed on the grid: cells solved and where its IQM's CI lies relative to fixed's."""
+    if grid is None or "fixed" not in grid["solved"]:
+        return
+    fixed_n = sum(grid["solved"]["fixed"].values())
+    f = grid["overall"]["fixed"]
+    lines = [
+        "| variant | cells solved vs `fixed` | IQM over all cells vs `fixed`'s 95% CI | reading |",
+        "|---|---:|---|---|",
+    ]
+    for v, per_lr in grid["solved"].items():
+        if v == "fixed":
+            continue
+        n = sum(per_lr.values())
+        s = grid["overall"][v]
+        where = "above" if s["ci_low"] > f["ci_high"] else "below" if s["ci_high"] < f["ci_low"] else "overlapping"
+        worse_lrs = [f"{lr:g}" for lr in per_lr if per_lr[lr] < grid["solved"]["fixed"][lr]]
+        margin = 0.1 * grid["n_seeds"] * len(per_lr)  # 10% of the cells
+        if where == "above" or (n - fixed_n >= margin and where != "below"):
+            reading = "helps"
+        elif where == "below" or fixed_n - n >= margin:
+            reading = "hurts"
+        else:
+            reading = "no clear difference"
+        if worse_lrs:
+            reading += f"; fewer solved than `fixed` at lr {', '.join(worse_lrs)}"
+        lines.append(
+            f"| {v} | {n - fixed_n:+d} | CI {where} (`{v}` [{s['ci_low']:.1f}, {s['ci_high']:.1f}], `fixed` "
+            f"[{f['ci_low']:.1f}, {f['ci_high']:.1f}]) | {reading} |"
+        )
+    replace_section("rule-verdicts", "\n".join(lines))
+
+
 def verdict(grid: dict[str, Any] | None, ll: dict[str, Any] | None) -> None:
     from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
 
@@ -339,5 +372,6 @@ def report() -> None:
     a2c_dqn()
     digits()
     verdict(grid, ll)
+    rule_verdicts(grid)
     timing()
     print("BENCHMARKS.md updated; plots in", PLOTS)
