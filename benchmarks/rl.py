@@ -54,7 +54,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "timesteps": None,
         "seeds": 5,
         "lrs": [None],
-        "variants": ["fixed", "default", "loss_trend"],
+        "variants": ["fixed", "loss_trend", "default"],
     },
     "digits": {"seeds": 5, "variants": ["fixed", "design", "loss_trend"], "epochs": 30},
 }
