@@ -257,6 +257,18 @@ def a2c_dqn() -> None:
                 f"| {algo.upper()} | {v} | {stats[v]['runs']} | {_fmt(stats[v])} | "
                 f"{int((finals[v] >= 475).sum())}/{len(finals[v])} |"
             )
+    for algo in ("a2c", "dqn"):  # the default (KL rule) has no KL to read here: is it the fixed run, exactly?
+        pairs = {(r["cell"]["variant"], r["cell"]["seed"]): r for r in rows if r["cell"]["algo"] == algo}
+        for (variant, seed), run in sorted(pairs.items()):
+            twin = pairs.get(("fixed", seed))
+            if variant == "default" and twin is not None:
+                same = run["final"]["returns"] == twin["final"]["returns"] and [c["return"] for c in run["curve"]] == [
+                    c["return"] for c in twin["curve"]
+                ]
+                lines.append(
+                    f"\n{algo.upper()} seed {seed}: `default` and `fixed` give "
+                    f"{'identical' if same else 'different'} learning curves and final evaluations."
+                )
     lines += ["", _provenance(rows)]
     replace_section("rl-a2c-dqn", "\n".join(lines))
 
