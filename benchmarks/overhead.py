@@ -35,24 +35,12 @@ EVERY_RULE = {
 
 def sb3_mlp() -> torch.nn.Module:
     """SB3's default MlpPolicy size for an 8-dimensional observation: separate 64x64 actor and critic."""
-    return torch.nn.ModuleDict(
-        {
-            "pi": torch.nn.Sequential(
-                torch.nn.Linear(8, 64),
-                torch.nn.Tanh(),
-                torch.nn.Linear(64, 64),
-                torch.nn.Tanh(),
-                torch.nn.Linear(64, 4),
-            ),
-            "vf": torch.nn.Sequential(
-                torch.nn.Linear(8, 64),
-                torch.nn.Tanh(),
-                torch.nn.Linear(64, 64),
-                torch.nn.Tanh(),
-                torch.nn.Linear(64, 1),
-            ),
-        }
-    )
+
+    def net(out: int) -> torch.nn.Module:
+        layers = [torch.nn.Linear(8, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh()]
+        return torch.nn.Sequential(*layers, torch.nn.Linear(64, out))
+
+    return torch.nn.ModuleDict({"pi": net(4), "vf": net(1)})
 
 
 def mlp_1m() -> torch.nn.Module:

@@ -23,7 +23,14 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from .optimizer import AdaptiveOptimizer
 
-__all__ = ["DEFAULT_LOSS_KEYS", "KL_ALGOS", "AdaptiveCallback", "adaptive_policy_kwargs", "find_adaptive_optimizers"]
+__all__ = [
+    "DEFAULT_LOSS_KEYS",
+    "KL_ALGOS",
+    "AdaptiveCallback",
+    "adaptive_policy_kwargs",
+    "find_adaptive_optimizers",
+    "find_optimizers",
+]
 
 _ON_POLICY_PG = {"policy": ("train/value_loss", "train/policy_gradient_loss")}
 _ACTOR_CRITIC = {"actor": ("train/actor_loss",), "critic": ("train/critic_loss",)}
@@ -119,19 +126,24 @@ def adaptive_policy_kwargs(
     return out
 
 
-def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimizer]:
-    """Every :class:`AdaptiveOptimizer` of ``model``, by role: ``"policy"`` (PPO, A2C, DQN, ...), or
-    ``"actor"`` and ``"critic"`` (SAC, TD3, TQC)."""
-    found: dict[str, AdaptiveOptimizer] = {}
+def find_optimizers(model: BaseAlgorithm) -> dict[str, torch.optim.Optimizer]:
+    """Every optimizer of ``model``'s policy, by role: ``"policy"`` (PPO, A2C, DQN, ...), or ``"actor"`` and
+    ``"critic"`` (SAC, TD3, TQC). SAC's entropy-coefficient optimizer lives on the model, not the policy."""
+    found: dict[str, torch.optim.Optimizer] = {}
     policy = model.policy
     main = getattr(policy, "optimizer", None)
-    if isinstance(main, AdaptiveOptimizer):
+    if isinstance(main, torch.optim.Optimizer):
         found["policy"] = main
     for name, module in policy.named_children():
         optimizer = getattr(module, "optimizer", None)
-        if isinstance(optimizer, AdaptiveOptimizer) and all(optimizer is not o for o in found.values()):
+        if isinstance(optimizer, torch.optim.Optimizer) and all(optimizer is not o for o in found.values()):
             found[name] = optimizer
     return found
+
+
+def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimizer]:
+    """Every :class:`AdaptiveOptimizer` of ``model``, by role (see :func:`find_optimizers`)."""
+    return {role: opt for role, opt in find_optimizers(model).items() if isinstance(opt, AdaptiveOptimizer)}
 
 
 class AdaptiveCallback(BaseCallback):

@@ -20,7 +20,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from .agents import Agent
 from .knobs import find_knobs, read_knob
 from .optimizer import AdaptiveOptimizer
-from .sb3 import AdaptiveCallback, adaptive_policy_kwargs
+from .sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_optimizers
 
 __all__ = ["SOLVED", "knob_values", "plot_run", "train_agent"]
 
@@ -28,19 +28,10 @@ __all__ = ["SOLVED", "knob_values", "plot_run", "train_agent"]
 SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0}
 
 
-def _main_optimizers(model: BaseAlgorithm) -> dict[str, torch.optim.Optimizer]:
-    policy = model.policy
-    main = getattr(policy, "optimizer", None)
-    if isinstance(main, torch.optim.Optimizer):
-        return {"policy": main}
-    found = {name: getattr(m, "optimizer", None) for name, m in policy.named_children()}
-    return {name: opt for name, opt in found.items() if isinstance(opt, torch.optim.Optimizer)}
-
-
 def knob_values(model: BaseAlgorithm) -> dict[str, float]:
     """Effective hyperparameters of every optimizer of the model (plain optimizers: their param group 0)."""
     out: dict[str, float] = {}
-    for role, optimizer in _main_optimizers(model).items():
+    for role, optimizer in find_optimizers(model).items():
         prefix = "" if role == "policy" else f"{role}/"
         if isinstance(optimizer, AdaptiveOptimizer):
             values = optimizer.hyperparameters()
