@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, replace_section
+from benchmarks._common import RESULTS, bootstrap_ci, replace_section
 from benchmarks.rl import SUITES, load
 from rl_adaptive.stats import iqm_ci, mean_band, on_grid
 
@@ -204,6 +204,58 @@ def _first_reach(curve: list[dict[str, float]], threshold: float) -> float:
     return np.inf
 
 
+def _first_change(curve: list[dict[str, float]]) -> float:
+    """Timesteps at which the effective lr first differs from its starting value (inf: never)."""
+    for c in curve:
+        if not np.isclose(c["lr"], curve[0]["lr"], rtol=1e-9, atol=0.0):
+            return c["timesteps"]
+    return np.inf
+
+
+def _paired(rows: list[dict[str, Any]], variants: list[str]) -> list[str]:
+    """Each variant against ``fixed`` seed by seed: a seed's runs are the same run until the lr first moves."""
+    fixed = {r["cell"]["seed"]: r["final"]["mean"] for r in rows if r["cell"]["variant"] == "fixed"}
+    lines = [
+        "Paired by seed (same seed: the same run as `fixed` until the variant first moves the lr): mean difference "
+        "of the final return against `fixed`, percentile bootstrap 95% CI over seeds.",
+        "",
+        "| variant | paired seeds | mean difference vs `fixed` [95% CI] | seeds better / worse | median step of the "
+        "first lr change |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for v in variants:
+        if v == "fixed":
+            continue
+        runs = [r for r in rows if r["cell"]["variant"] == v and r["cell"]["seed"] in fixed]
+        if not runs:
+            continue
+        diff = np.array([r["final"]["mean"] - fixed[r["cell"]["seed"]] for r in runs])
+        low, high = bootstrap_ci(diff, stat=np.mean)
+        change = np.median([_first_change(r["curve"]) for r in runs])
+        lines.append(
+            f"| {v} | {len(diff)} | {diff.mean():+.1f} [{low:+.1f}, {high:+.1f}] | {int((diff > 0).sum())} / "
+            f"{int((diff < 0).sum())} | {'never' if not np.isfinite(change) else f'{change:,.0f}'} |"
+        )
+    return lines
+
+
+def _lr_traces(rows: list[dict[str, Any]], variants: list[str], title: str, path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for i, v in enumerate(variants):
+        for j, r in enumerate(r for r in rows if r["cell"]["variant"] == v and r["curve"]):
+            steps = [c["timesteps"] for c in r["curve"]]
+            ax.plot(steps, [c["lr"] for c in r["curve"]], color=f"C{i}", alpha=0.6, lw=1, label=v if j == 0 else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("timesteps")
+    ax.set_ylabel("effective learning rate")
+    ax.set_title(f"{title}: effective lr of every run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def lunarlander() -> dict[str, Any] | None:
     rows = load("lunarlander")
     if not rows:
@@ -227,9 +279,17 @@ def lunarlander() -> dict[str, Any] | None:
             f"| {v} | {stats[v]['runs']} | {_fmt(stats[v])} | {int((finals[v] >= 200).sum())}/"
             f"{len(finals[v])} | {'never' if not np.isfinite(med) else f'{med:,.0f}'} |"
         )
-    lines += ["", _provenance(rows), "", "![LunarLander curves](benchmarks/results/plots/lunarlander_curves.png)"]
+    lines += ["", *_paired(rows, variants)]
+    lines += [
+        "",
+        _provenance(rows),
+        "",
+        "![LunarLander curves](benchmarks/results/plots/lunarlander_curves.png)",
+        "![LunarLander lr traces](benchmarks/results/plots/lunarlander_lr_traces.png)",
+    ]
     PLOTS.mkdir(parents=True, exist_ok=True)
     _curves(rows, variants, "PPO LunarLander-v3", PLOTS / "lunarlander_curves.png", 200)
+    _lr_traces(rows, variants, "PPO LunarLander-v3", PLOTS / "lunarlander_lr_traces.png")
     replace_section("rl-lunarlander", "\n".join(lines))
     return stats
 
@@ -257,18 +317,24 @@ def a2c_dqn() -> None:
                 f"| {algo.upper()} | {v} | {stats[v]['runs']} | {_fmt(stats[v])} | "
                 f"{int((finals[v] >= 475).sum())}/{len(finals[v])} |"
             )
+    lines.append("")
     for algo in ("a2c", "dqn"):  # the default (KL rule) has no KL to read here: is it the fixed run, exactly?
         pairs = {(r["cell"]["variant"], r["cell"]["seed"]): r for r in rows if r["cell"]["algo"] == algo}
+        same = differ = 0
         for (variant, seed), run in sorted(pairs.items()):
             twin = pairs.get(("fixed", seed))
             if variant == "default" and twin is not None:
-                same = run["final"]["returns"] == twin["final"]["returns"] and [c["return"] for c in run["curve"]] == [
-                    c["return"] for c in twin["curve"]
-                ]
-                lines.append(
-                    f"\n{algo.upper()} seed {seed}: `default` and `fixed` give "
-                    f"{'identical' if same else 'different'} learning curves and final evaluations."
-                )
+                identical = run["final"]["returns"] == twin["final"]["returns"] and [
+                    c["return"] for c in run["curve"]
+                ] == [c["return"] for c in twin["curve"]]
+                same += identical
+                differ += not identical
+        if same + differ:
+            lines.append(
+                f"{algo.upper()}: `default` and `fixed` give identical learning curves and final evaluations for "
+                f"{same} of {same + differ} seeds."
+            )
+            lines.append("")
     lines += ["", _provenance(rows)]
     replace_section("rl-a2c-dqn", "\n".join(lines))
 
