@@ -12,7 +12,8 @@ confidence intervals), draws the plots and rewrites the RL sections of BENCHMARK
     python -m benchmarks.rl report
 
 Variants: ``fixed`` (SB3's own optimizer at the agent's lr) and the names of rl_adaptive presets (``kl``: only the
-KL rule, as rsl_rl and rl_games adapt PPO's lr; ``loss_trend``, ``reward_trend``, ``design``, ``default``...).
+KL rule, as rsl_rl and rl_games adapt PPO's lr; ``loss_trend``, ``reward_trend``, ``design``, ``default``...) and
+the entries of :data:`EXPERIMENTS` (keyword arguments measured before they become a preset).
 """
 
 from __future__ import annotations
@@ -58,6 +59,33 @@ SUITES: dict[str, dict[str, Any]] = {
     },
     "digits": {"seeds": 5, "variants": ["fixed", "design", "loss_trend"], "epochs": 30},
 }
+
+
+#: Variants that are not presets (yet): keyword arguments of ``AdaptiveOptimizer``, measured before any of them
+#: becomes a preset.
+EXPERIMENTS: dict[str, dict[str, Any]] = {
+    # The KL rule with a looser target. On LunarLander the KL stays inside the default band [0.005, 0.02] for the
+    # first half of training, so `kl` leaves the lr alone there; with 0.02 the band is [0.01, 0.04].
+    "kl_target_0.02": {"lr_rule": "kl", "target_kl": 0.02},
+}
+
+
+def adaptive_kwargs(variant: str) -> dict[str, Any] | None:
+    """``AdaptiveOptimizer`` keyword arguments of a variant; ``None`` for ``fixed`` (SB3's own optimizer)."""
+    if variant == "fixed":
+        return None
+    if variant in EXPERIMENTS:
+        return dict(EXPERIMENTS[variant])
+    return {"preset": variant}
+
+
+def check_variants(variants: list[str]) -> None:
+    from rl_adaptive.presets import PRESETS
+
+    valid = ["fixed", *PRESETS, *EXPERIMENTS]
+    for v in variants:
+        if v not in valid:
+            raise ValueError(f"variants: unknown variant {v!r}; choose from {', '.join(valid)}")
 
 
 @dataclass(frozen=True)
@@ -113,7 +141,7 @@ def _run_digits(cell: Cell, epochs: int) -> dict[str, Any]:
     )
     compare = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(compare)  # type: ignore[union-attr]
-    adaptive = None if cell.variant == "fixed" else {"preset": cell.variant}
+    adaptive = adaptive_kwargs(cell.variant)
     history = compare.run(adaptive, cell.seed, epochs, cell.lr or 1e-3)
     return {
         "final": {"mean": history["accuracy"][-1]},
@@ -136,7 +164,7 @@ def run_cell(cell: Cell) -> str:
         from rl_adaptive.training import train_agent
 
         agent = load_agent(cell.algo, cell.env)
-        adaptive = None if cell.variant == "fixed" else {"preset": cell.variant}
+        adaptive = adaptive_kwargs(cell.variant)
         result = train_agent(
             agent,
             variant=cell.variant,
@@ -164,6 +192,7 @@ def run_cell(cell: Cell) -> str:
 
 
 def run(suite: str, workers: int, variants: list[str] | None, seeds: int | None) -> None:
+    check_variants(variants or [])
     todo = [c for c in cells(suite, variants, seeds) if not c.path.exists()]
     print(f"{suite}: {len(todo)} cells to run with {workers} workers", flush=True)
     if not todo:
@@ -190,6 +219,10 @@ def main() -> None:
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "run":
+        try:
+            check_variants(args.variants or [])
+        except ValueError as err:
+            parser.error(str(err))
         run(args.suite, args.workers, args.variants, args.seeds)
     else:
         from benchmarks.rl_report import report
