@@ -1,0 +1,102 @@
+"""The benchmark machinery: cells, the resumable runner, provenance, and the report's arithmetic.
+
+The figures in BENCHMARKS.md and the README come from this code, so it is tested like the library: a real (tiny)
+PPO cell is run and written, and the report's statistics are checked on result rows whose answer is known.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import _common, rl, rl_report  # noqa: E402
+
+
+def test_check_variants_names_the_valid_choices():
+    rl.check_variants(["fixed", "kl", "default", "kl_target_0.02"])
+    with pytest.raises(ValueError, match=r"variants: unknown variant 'klx'; choose from fixed, .*kl_target_0\.02"):
+        rl.check_variants(["kl", "klx"])
+
+
+def test_adaptive_kwargs_of_a_variant():
+    assert rl.adaptive_kwargs("fixed") is None
+    assert rl.adaptive_kwargs("design") == {"preset": "design"}
+    kwargs = rl.adaptive_kwargs("kl_target_0.02")
+    assert kwargs == {"lr_rule": "kl", "target_kl": 0.02}
+    kwargs["target_kl"] = 1.0  # a copy: the table itself is not changed by a caller
+    assert rl.EXPERIMENTS["kl_target_0.02"]["target_kl"] == 0.02
+
+
+def test_cells_cover_the_suite_and_extend_with_seeds():
+    grid = rl.cells("cartpole_grid", variants=["fixed", "kl"], seeds=2)
+    assert len(grid) == 2 * 2 * 5  # variants x seeds x lrs
+    assert len({c.cell_id for c in grid}) == len(grid)
+    a2c_dqn = rl.cells("a2c_dqn")
+    assert {c.algo for c in a2c_dqn} == {"a2c", "dqn"}
+    assert len(a2c_dqn) == 2 * 3 * 5
+
+
+def test_run_writes_a_cell_with_provenance_and_skips_it_next_time(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(rl, "RESULTS", tmp_path)
+    monkeypatch.setitem(rl.SUITES["cartpole_grid"], "timesteps", 512)
+    monkeypatch.setitem(rl.SUITES["cartpole_grid"], "lrs", [1e-3])
+    (cell,) = rl.cells("cartpole_grid", variants=["kl"], seeds=1)
+    line = rl.run_cell(cell)  # a real PPO run on CartPole-v1, 512 steps
+    assert cell.cell_id in line
+    payload = json.loads(cell.path.read_text())
+    assert payload["cell"]["variant"] == "kl" and payload["cell"]["lr"] == 1e-3
+    assert payload["code_hash"] == _common.code_hash() and payload["commit"]
+    assert payload["adaptive"] == {"preset": "kl"}
+    assert payload["trained_timesteps"] >= 512
+    assert len(payload["final"]["returns"]) == 10 and np.isfinite(payload["final"]["mean"])
+    assert payload["curve"] and all(c["lr"] > 0 for c in payload["curve"])
+    # Resumable: a cell on disk is not run again.
+    rl.run("cartpole_grid", workers=1, variants=["kl"], seeds=1)
+    assert "0 cells to run" in capsys.readouterr().out
+
+
+def test_replace_section_replaces_between_markers_and_appends_when_missing(tmp_path):
+    md = tmp_path / "doc.md"
+    md.write_text("head\n<!-- x:start -->\nold\n<!-- x:end -->\ntail\n")
+    _common.replace_section("x", "new $1 \\1 text", md)  # no regex replacement syntax leaks through
+    assert md.read_text() == "head\n<!-- x:start -->\nnew $1 \\1 text\n<!-- x:end -->\ntail\n"
+    _common.replace_section("y", "other", md)
+    assert md.read_text().endswith("<!-- y:start -->\nother\n<!-- y:end -->\n")
+
+
+def _row(variant: str, seed: int, final: float, lrs: list[float]) -> dict:
+    curve = [{"timesteps": 1000 * (i + 1), "return": 0.0, "lr": lr} for i, lr in enumerate(lrs)]
+    return {"cell": {"variant": variant, "seed": seed}, "final": {"mean": final}, "curve": curve}
+
+
+def test_paired_difference_and_first_lr_change():
+    rows = [
+        _row("fixed", 0, 100.0, [1e-3] * 4),
+        _row("fixed", 1, 200.0, [1e-3] * 4),
+        _row("kl", 0, 130.0, [1e-3, 1e-3, 1.5e-3, 1.5e-3]),  # moves at step 3000
+        _row("kl", 1, 190.0, [1e-3, 1.5e-3, 1.5e-3, 1e-3]),  # moves at step 2000
+        _row("kl", 7, 999.0, [1e-3] * 4),  # no fixed twin: not paired
+    ]
+    assert rl_report._first_change(rows[2]["curve"]) == 3000
+    assert rl_report._first_change(rows[0]["curve"]) == np.inf
+    lines = rl_report._paired(rows, ["fixed", "kl"])
+    (kl_line,) = [line for line in lines if line.startswith("| kl ")]
+    cells = [c.strip() for c in kl_line.strip("|").split("|")]
+    assert cells[1] == "2"  # paired seeds
+    assert cells[2].startswith("+10.0 [")  # mean of +30 and -10
+    assert cells[3] == "1 / 1"
+    assert cells[4] == "2,500"  # median of 3000 and 2000
+
+
+def test_first_reach_counts_never_as_infinite():
+    curve = [{"timesteps": 10, "return": 50.0}, {"timesteps": 20, "return": 210.0}]
+    assert rl_report._first_reach(curve, 200.0) == 20
+    assert rl_report._first_reach(curve, 300.0) == np.inf
