@@ -17,18 +17,22 @@ def iqm_ci(scores: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0) ->
     from rliable import library as rly
     from rliable import metrics
 
-    matrices = {k: np.asarray(v, dtype=float).reshape(len(v), -1) for k, v in scores.items()}
-    np.random.seed(seed)  # rliable draws from numpy's global generator
-    point, interval = rly.get_interval_estimates(matrices, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps)
-    return {
-        k: {
+    out = {}
+    for k, v in scores.items():
+        matrix = np.asarray(v, dtype=float).reshape(len(v), -1)
+        # rliable draws from numpy's global generator. Reseeding per variant gives every variant the same resamples,
+        # so equal scores get equal intervals, whatever the other variants and their order.
+        np.random.seed(seed)
+        point, interval = rly.get_interval_estimates(
+            {k: matrix}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+        )
+        out[k] = {
             "iqm": float(point[k][0]),
             "ci_low": float(interval[k][0, 0]),
             "ci_high": float(interval[k][1, 0]),
-            "runs": int(matrices[k].shape[0]),
+            "runs": int(matrix.shape[0]),
         }
-        for k in matrices
-    }
+    return out
 
 
 def mean_band(curves: np.ndarray, reps: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,49 @@
+"""rl_adaptive.stats: the statistics behind `rl-adaptive compare` and the benchmark report."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import trim_mean
+
+from rl_adaptive.stats import iqm_ci, mean_band, on_grid
+
+
+def test_iqm_is_the_interquartile_mean_inside_its_interval():
+    rng = np.random.default_rng(0)
+    scores = {"a": rng.normal(100.0, 30.0, size=12), "b": rng.normal(0.0, 1.0, size=8)}
+    stats = iqm_ci(scores)
+    for k, v in scores.items():
+        assert np.isclose(stats[k]["iqm"], trim_mean(v, 0.25))
+        assert stats[k]["ci_low"] <= stats[k]["iqm"] <= stats[k]["ci_high"]
+        assert stats[k]["runs"] == len(v)
+    assert stats["a"]["ci_high"] - stats["a"]["ci_low"] > stats["b"]["ci_high"] - stats["b"]["ci_low"]
+
+
+def test_equal_scores_get_equal_intervals_whatever_the_other_variants():
+    # DQN's final returns in the benchmark, where `default` is `fixed` run for run.
+    same = np.array([404.8, 166.1, 183.4, 113.6, 117.6])
+    other = np.array([100.8, 160.0, 293.3, 180.2, 114.6])
+    stats = iqm_ci({"fixed": same, "loss_trend": other, "default": same.copy()})
+    assert stats["fixed"] == stats["default"]
+    assert iqm_ci({"default": same})["default"] == stats["default"]
+    assert iqm_ci({"loss_trend": other})["loss_trend"] == stats["loss_trend"]
+
+
+def test_mean_band_brackets_the_mean_and_collapses_for_one_run():
+    curves = np.array([[0.0, 1.0, 2.0], [2.0, 3.0, 4.0], [1.0, 2.0, 3.0]])
+    mean, low, high = mean_band(curves)
+    assert np.allclose(mean, [1.0, 2.0, 3.0])
+    assert np.all(low <= mean) and np.all(mean <= high) and np.all(high - low > 0)
+    one_mean, one_low, one_high = mean_band(curves[:1])
+    assert np.array_equal(one_mean, one_low) and np.array_equal(one_mean, one_high)
+
+
+def test_on_grid_interpolates_onto_the_shared_range_and_drops_leading_nans():
+    runs = [
+        [{"timesteps": 0, "return": np.nan}, {"timesteps": 10, "return": 0.0}, {"timesteps": 20, "return": 10.0}],
+        [{"timesteps": 5, "return": 5.0}, {"timesteps": 30, "return": 30.0}],
+    ]
+    grid, values = on_grid(runs, "return", points=3)
+    assert np.allclose(grid, [5.0, 12.5, 20.0])
+    assert np.allclose(values[0], [0.0, 2.5, 10.0])  # before its first finite value: held at it
+    assert np.allclose(values[1], [5.0, 12.5, 20.0])
