@@ -51,6 +51,10 @@ def _worker(rank: int, world: int, port: int, out_dir: str, sync: bool) -> None:
         trace = _trace(opt, lambda step: _signals(rank, step))
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(trace, f)
+        # Both ranks past their last collective before either tears gloo down: without it, a rank that closes its
+        # connections while the other still reads from them aborts at exit now and then ("terminate called without
+        # an active exception", SIGABRT), after all the work is done.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
