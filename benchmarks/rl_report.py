@@ -331,7 +331,6 @@ def a2c_dqn() -> dict[str, tuple[int, int]]:
                 f"| {algo.upper()} | {v} | {stats[v]['runs']} | {_fmt(stats[v])} | "
                 f"{int((finals[v] >= 475).sum())}/{len(finals[v])} |"
             )
-    lines.append("")
     for algo in ("a2c", "dqn"):  # the default (KL rule) has no KL to read here: is it the fixed run, exactly?
         pairs = {(r["cell"]["variant"], r["cell"]["seed"]): r for r in rows if r["cell"]["algo"] == algo}
         same = differ = 0
@@ -345,11 +344,11 @@ def a2c_dqn() -> dict[str, tuple[int, int]]:
                 differ += not identical
         if same + differ:
             identity[algo] = (same, same + differ)
-            lines.append(
+            lines += [
+                "",
                 f"{algo.upper()}: `default` and `fixed` give identical learning curves and final evaluations for "
-                f"{same} of {same + differ} seeds."
-            )
-            lines.append("")
+                f"{same} of {same + differ} seeds.",
+            ]
     lines += ["", _provenance(rows)]
     replace_section("rl-a2c-dqn", "\n".join(lines))
     return identity
