@@ -79,10 +79,14 @@ def adaptive_kwargs(variant: str) -> dict[str, Any] | None:
     return {"preset": variant}
 
 
-def check_variants(variants: list[str]) -> None:
+def valid_variants() -> list[str]:
     from rl_adaptive.presets import PRESETS
 
-    valid = ["fixed", *PRESETS, *EXPERIMENTS]
+    return ["fixed", *PRESETS, *EXPERIMENTS]
+
+
+def check_variants(variants: list[str]) -> None:
+    valid = valid_variants()
     for v in variants:
         if v not in valid:
             raise ValueError(f"variants: unknown variant {v!r}; choose from {', '.join(valid)}")
@@ -214,15 +218,17 @@ def main() -> None:
     p_run = sub.add_parser("run", help="run the cells of a suite that are not on disk yet")
     p_run.add_argument("suite", choices=list(SUITES))
     p_run.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p_run.add_argument("--variants", nargs="+", help="subset or extension of the suite's variants")
+    p_run.add_argument(
+        "--variants",
+        nargs="+",
+        choices=valid_variants(),
+        metavar="VARIANT",
+        help="subset or extension of the suite's variants",
+    )
     p_run.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "run":
-        try:
-            check_variants(args.variants or [])
-        except ValueError as err:
-            parser.error(str(err))
         run(args.suite, args.workers, args.variants, args.seeds)
     else:
         from benchmarks.rl_report import report

@@ -25,6 +25,12 @@ def _plt():
     return plt
 
 
+def _save(fig, path, dpi: int = 100) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _plt().close(fig)
+
+
 def _provenance(rows: list[dict[str, Any]]) -> str:
     commits = sorted({r["commit"] for r in rows})
     hashes = sorted({r.get("code_hash", "unrecorded") for r in rows})
@@ -105,9 +111,7 @@ def cartpole_grid() -> dict[str, Any] | None:
     ax.set_yticks(range(len(complete)), complete)
     ax.set_xlabel("base learning rate")
     ax.set_title("PPO CartPole-v1, 50k steps: seeds solved (>= 475)")
-    fig.tight_layout()
-    fig.savefig(PLOTS / "cartpole_grid.png", dpi=100)
-    plt.close(fig)
+    _save(fig, PLOTS / "cartpole_grid.png")
     _profiles(scores, PLOTS / "cartpole_profiles.png")
     _curves(
         [r for r in rows if r["cell"]["lr"] == 1e-3],
@@ -130,9 +134,7 @@ def cartpole_grid() -> dict[str, Any] | None:
         ax.set_xlabel("timesteps")
     axes[0].set_ylabel("effective lr (seed 0)")
     axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(PLOTS / "cartpole_lr_traces.png", dpi=90)
-    plt.close(fig)
+    _save(fig, PLOTS / "cartpole_lr_traces.png", dpi=90)
     replace_section("rl-cartpole-grid", "\n".join(lines))
     return {"solved": solved, "overall": overall, "tuned": tuned, "n_seeds": n_seeds}
 
@@ -160,9 +162,7 @@ def _profiles(scores: dict[str, np.ndarray], path) -> None:
     handles = [Line2D([0], [0], color=f"C{i}", lw=2) for i in range(len(scores))]
     ax.legend(handles, list(scores), fontsize=8, loc="lower left")
     ax.set_title("PPO CartPole-v1 lr grid: fraction of cells with final return > tau")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def timing() -> None:
@@ -196,9 +196,7 @@ def _curves(rows: list[dict[str, Any]], variants: list[str], title: str, path, t
     ax.set_ylabel("training return (last 100 episodes)")
     ax.set_title(f"{title}: mean, 95% bootstrap band")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _first_reach(curve: list[dict[str, float]], threshold: float) -> float:
@@ -255,9 +253,7 @@ def _lr_traces(rows: list[dict[str, Any]], variants: list[str], title: str, path
     ax.set_ylabel("effective learning rate")
     ax.set_title(f"{title}: effective lr of every run")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def lunarlander() -> dict[str, Any] | None:
