@@ -12,15 +12,18 @@ from .knobs import KNOBS
 from .optimizer import DEFAULT_BOUNDS, AdaptiveOptimizer
 from .presets import DEFAULT_PRESET, PRESETS
 from .rules import (
+    CollapseRule,
     CosineRule,
     InverseRule,
     KLRule,
     NoiseRule,
     NormalizedRule,
+    PlateauRule,
     RewardScalingRule,
     Rule,
     RuleOptions,
     TrendRule,
+    TrustRegionRule,
     available_rules,
     register_rule,
 )
@@ -43,6 +46,9 @@ __all__ = [
     "NormalizedRule",
     "RewardScalingRule",
     "KLRule",
+    "TrustRegionRule",
+    "PlateauRule",
+    "CollapseRule",
     "CosineRule",
     "available_rules",
     "register_rule",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import numbers
 import warnings
 from collections import OrderedDict
@@ -16,7 +18,7 @@ from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimize
 from .distributed import is_distributed, mean_across_ranks
 from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, read_knob, write_knob
 from .presets import DEFAULT_PRESET, get_preset
-from .rules import RULE_KEYWORDS, Rule, RuleOptions, _check_bounds, _check_number, build_rules
+from .rules import RULE_KEYWORDS, Rule, RuleOptions, TrustRegionRule, _check_bounds, _check_number, build_rules
 from .signals import SignalStats
 
 __all__ = ["AdaptiveOptimizer", "DEFAULT_BOUNDS"]
@@ -33,7 +35,7 @@ DEFAULT_BOUNDS: Mapping[str, tuple[float, float]] = {
 #: Largest value a momentum, beta or alpha is adapted to (unless its base value is already larger).
 BETA_MAX = 0.9999
 
-_SIGNAL_CHANNELS = ("loss", "reward", "kl")
+_SIGNAL_CHANNELS = ("loss", "reward", "kl", "update")
 _KEYWORD_KNOBS = {
     "lr_rule": ("lr",),
     "momentum_rule": ("momentum",),
@@ -83,6 +85,13 @@ def _to_float(value: object, name: str) -> float:
     raise TypeError(f"{name}: expected a float or a one-element tensor, got {type(value).__name__} {value!r}")
 
 
+def _is_adam_family(optimizer: torch.optim.Optimizer) -> bool:
+    """Adam, AdamW, NAdam, RAdam, Adamax (torch) and bitsandbytes' Adam/AdamW variants: bias-corrected moments."""
+    names = {klass.__name__ for klass in type(optimizer).__mro__}
+    torch_family = {"Adam", "AdamW", "NAdam", "RAdam", "Adamax"}
+    return bool(names & torch_family) or any(n.startswith(("Adam", "PagedAdam")) for n in names)
+
+
 def _adapt(knob: str, base: Any, factor: float) -> Any:
     """The effective value of ``knob`` for a base value and a total factor (see docs/rules.md)."""
     if knob in SCALE_KNOBS:
@@ -126,16 +135,22 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             ``torch.optim.Adam``, as in Stable-Baselines3.
         preset: name of a rule preset (see :data:`rl_adaptive.PRESETS`). With neither a preset nor any rule
             keyword, the ``"default"`` preset applies; rule keywords given explicitly override the preset.
-        lr_rule: ``"trend"``, ``"variance"``, ``"cosine"``, ``"cosine_restart"``, ``"kl"``, combined with ``+``.
+        lr_rule: ``"trend"``, ``"variance"``, ``"cosine"``, ``"cosine_restart"``, ``"kl"``, ``"trust_region"``,
+            combined with ``+``.
         momentum_rule: ``"inverse"``, ``"relative"`` or ``"normalized"``.
         betas_rule: a pair ``(beta1_rule, beta2_rule)`` of ``"relative"``, ``"variance"`` or ``None``.
         alpha_rule: ``"stable"`` (RMSprop's alpha).
         wd_rule: ``"trend"``.
-        reward_rule: ``"scaling"``, ``"trend"`` or ``"variance"`` (read the reward channel, drive the lr;
-            ``"trend"`` also drives momentum where the optimizer has one).
+        reward_rule: ``"scaling"``, ``"trend"``, ``"trend_damped"``, ``"variance"``, ``"plateau"`` or
+            ``"collapse"`` (read the reward channel, drive the lr; ``"trend"`` also drives momentum where the
+            optimizer has one).
         cycle_length: length in steps of the first cosine cycle (default 1000).
         cycle_mult: growth of each cosine restart cycle (default 1.0).
         target_kl: target of the ``"kl"`` rule (default 0.01).
+        target_update: target update size of the ``"trust_region"`` rule (default None: ``AdaptiveCallback`` sets
+            its algorithm family's, see ``docs/sb3.md``).
+        adam_rel: Adam-Rel (Ellis et al., NeurIPS 2024): :meth:`new_rollout` resets the Adam family's step count
+            (its bias correction) and keeps the moments. ``AdaptiveCallback`` calls it before each training phase.
         bounds: per-knob ``(low, high)`` bounds of the total factor, overriding :data:`DEFAULT_BOUNDS`.
         signal_betas: ``(fast, slow)`` rates of the signals' moving averages (default ``(0.8, 0.95)``).
         sync_distributed: average signals over ranks when ``torch.distributed`` is initialized (default True).
@@ -158,6 +173,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         cycle_length: int | None = None,
         cycle_mult: float | None = None,
         target_kl: float | None = None,
+        target_update: float | None = None,
+        adam_rel: bool = False,
         bounds: Mapping[str, tuple[float, float]] | None = None,
         signal_betas: tuple[float, float] = (0.8, 0.95),
         sync_distributed: bool = True,
@@ -186,16 +203,30 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         if preset is None and not explicit:
             preset = DEFAULT_PRESET
         config: dict[str, Any] = dict.fromkeys(RULE_KEYWORDS)
-        options: dict[str, Any] = {"cycle_length": 1000, "cycle_mult": 1.0, "target_kl": 0.01}
+        options: dict[str, Any] = {
+            "cycle_length": 1000,
+            "cycle_mult": 1.0,
+            "target_kl": 0.01,
+            "target_update": None,
+            "adam_rel": False,
+        }
         if preset is not None:
             for key, value in get_preset(preset).items():
                 (config if key in config else options)[key] = value
         config.update(explicit)
-        for key, value in (("cycle_length", cycle_length), ("cycle_mult", cycle_mult), ("target_kl", target_kl)):
+        for key, value in (
+            ("cycle_length", cycle_length),
+            ("cycle_mult", cycle_mult),
+            ("target_kl", target_kl),
+            ("target_update", target_update),
+        ):
             if value is not None:
                 options[key] = value
+        if adam_rel:
+            options["adam_rel"] = True
         self.preset = preset
         self.options = self._check_options(options)
+        self.adam_rel = self._check_adam_rel(options["adam_rel"])
         self.bounds = self._check_knob_bounds(bounds)
         fast, slow = self._check_signal_betas(signal_betas)
         self.sync_distributed = bool(sync_distributed)
@@ -261,11 +292,25 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         length = options["cycle_length"]
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             raise ValueError(f"cycle_length: expected a positive integer, got {length!r}")
+        target_update = options["target_update"]
+        if target_update is not None:
+            target_update = _check_number("target_update", target_update, low=0.0, low_open=True)
         return RuleOptions(
             cycle_length=length,
             cycle_mult=_check_number("cycle_mult", options["cycle_mult"], low=1.0),
             target_kl=_check_number("target_kl", options["target_kl"], low=0.0, low_open=True),
+            target_update=target_update,
         )
+
+    def _check_adam_rel(self, adam_rel: object) -> bool:
+        if not isinstance(adam_rel, bool):
+            raise TypeError(f"adam_rel: expected True or False, got {type(adam_rel).__name__} {adam_rel!r}")
+        if adam_rel and not _is_adam_family(self._base):
+            raise ValueError(
+                f"adam_rel: Adam-Rel resets the step count of the Adam family (torch Adam, AdamW, NAdam, RAdam, "
+                f"Adamax; bitsandbytes Adam*/AdamW*), got {type(self._base).__name__}"
+            )
+        return adam_rel
 
     @staticmethod
     def _check_knob_bounds(bounds: Mapping[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
@@ -376,6 +421,41 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         """Feed a measured policy KL divergence, read by the ``"kl"`` rule. True if accepted."""
         return self._receive("kl", _to_float(kl, "kl"))
 
+    def step_update(self, size: float | torch.Tensor) -> bool:
+        """Feed the size of the last training phase's update, read by the ``"trust_region"`` rule.
+
+        ``AdaptiveCallback`` measures it on a probe batch for every SB3 algorithm (``docs/sb3.md``). A negative
+        size is not an update size: it is skipped like a non-finite one. True if accepted.
+        """
+        value = _to_float(size, "size")
+        return self._receive("update", value if value >= 0.0 else math.nan)
+
+    @property
+    def target_update(self) -> float | None:
+        """Target update size of the ``"trust_region"`` rules (None: not set yet)."""
+        return self.options.target_update
+
+    @target_update.setter
+    def target_update(self, value: float | None) -> None:
+        if value is not None:
+            value = _check_number("target_update", value, low=0.0, low_open=True)
+        self.options = dataclasses.replace(self.options, target_update=value)
+        for binding in self._bindings:
+            if isinstance(binding.rule, TrustRegionRule):
+                binding.rule.target = value
+
+    def new_rollout(self) -> None:
+        """Mark the start of a training phase on new data. With ``adam_rel=True`` (Adam-Rel): reset the step
+        count of every parameter's state to 0, keeping the moments; otherwise nothing."""
+        if not self.adam_rel:
+            return
+        for state in self._base.state.values():
+            step = state.get("step")
+            if isinstance(step, torch.Tensor):
+                step.zero_()
+            elif step is not None:
+                state["step"] = 0
+
     def _receive(self, channel: str, value: float) -> bool:
         if self.sync_distributed and is_distributed():
             value = mean_across_ranks(value)
@@ -445,6 +525,16 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         return out
 
     # -- what the controller is doing ----------------------------------------------------------------------
+    @property
+    def step_count(self) -> int:
+        """Number of :meth:`step` calls so far (saved and restored with the state dict)."""
+        return self._step_count
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rule objects, in the order of :meth:`rule_factors`."""
+        return tuple(binding.rule for binding in self._bindings)
+
     @property
     def knobs(self) -> tuple[str, ...]:
         """The knobs this optimizer has (``lr``, ``momentum``, ``beta1``, ``beta2``, ``alpha``, ``wd``)."""
@@ -517,6 +607,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         state["adaptive"] = {
             "version": _STATE_VERSION,
             "step_count": self._step_count,
+            "adam_rel": self.adam_rel,
+            "target_update": -1.0 if self.target_update is None else self.target_update,
             "signals": {channel: stats.state_dict() for channel, stats in self.signals.items()},
             "rules": [
                 {"keyword": b.keyword, "name": b.rule.name, "state": b.rule.state_dict()} for b in self._bindings
@@ -558,10 +650,21 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 UserWarning,
                 stacklevel=2,
             )
+        saved_adam_rel = bool(adaptive.get("adam_rel", False))
+        if saved_adam_rel != self.adam_rel:
+            message = f"state_dict: saved with adam_rel={saved_adam_rel}, this optimizer has adam_rel={self.adam_rel}"
+            if strict:
+                raise ValueError(message + "; build it with the same adam_rel, or pass strict=False")
+            warnings.warn(message, UserWarning, stacklevel=2)
         self._base.load_state_dict(state_dict)
         self._step_count = int(adaptive["step_count"])
         for channel, stats in self.signals.items():
-            stats.load_state_dict(adaptive["signals"][channel])
+            saved_stats = adaptive["signals"].get(channel)  # a channel added after the checkpoint starts fresh
+            if saved_stats is not None:
+                stats.load_state_dict(saved_stats)
+        target = float(adaptive.get("target_update", -1.0))
+        if target > 0.0:
+            self.target_update = target
         unused = list(saved_rules)
         for binding in self._bindings:
             for i, saved in enumerate(unused):

@@ -34,6 +34,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "cosine_restart": {"lr_rule": "cosine_restart"},
     # Combinations
     "kl_reward_trend": {"lr_rule": "kl", "reward_rule": "trend"},
+    # For every algorithm: the trust-region lr rule on the update size AdaptiveCallback measures, the reward
+    # rules SB3 users ask for, and Adam-Rel (Adam's step count reset before each rollout's training phase).
+    "trust_region": {"lr_rule": "trust_region"},
+    "plateau": {"reward_rule": "plateau"},
+    "collapse": {"reward_rule": "collapse"},
+    "adam_rel": {"adam_rel": True},
     # The default, chosen by the benchmark (BENCHMARKS.md): on the PPO CartPole-v1 lr grid the KL rule alone
     # solved the most cells of every variant; the reward trend rule lowered that when added. Without a KL signal
     # (algorithms other than PPO, supervised training) the "kl" rule never moves: the default is then the bare

@@ -32,6 +32,9 @@ __all__ = [
     "NormalizedRule",
     "RewardScalingRule",
     "KLRule",
+    "TrustRegionRule",
+    "PlateauRule",
+    "CollapseRule",
     "CosineRule",
     "register_rule",
     "available_rules",
@@ -47,8 +50,9 @@ RULE_KEYWORDS: tuple[str, ...] = (
     "wd_rule",
     "reward_rule",
 )
-#: Signal channels a rule can read.
-CHANNELS: tuple[str, ...] = ("loss", "reward", "kl", "step")
+#: Signal channels a rule can read. ``"update"`` is the size of the last training phase's update, measured on a
+#: probe batch (``AdaptiveOptimizer.step_update``; ``AdaptiveCallback`` measures it for SB3's algorithms).
+CHANNELS: tuple[str, ...] = ("loss", "reward", "kl", "update", "step")
 
 
 def _check_bounds(name: str, bounds: tuple[float, float]) -> tuple[float, float]:
@@ -182,8 +186,8 @@ class TrendRule(Rule):
         warmup: int = 5,
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
-        if channel not in ("loss", "reward", "kl"):
-            raise ValueError(f"channel: expected one of loss, reward, kl; got {channel!r}")
+        if channel not in ("loss", "reward", "kl", "update"):
+            raise ValueError(f"channel: expected one of loss, reward, kl, update; got {channel!r}")
         self.channel = channel
         self.up = _check_number("up", up, low=1.0)
         self.down = _check_number("down", down, low=0.0, high=1.0, low_open=True)
@@ -372,6 +376,191 @@ class KLRule(Rule):
             self.factor *= self.change
 
 
+class TrustRegionRule(Rule):
+    r"""Trust-region learning rate: keep each training phase's update size near a target.
+
+    Reads the ``"update"`` channel: how far one training phase moved what the optimizer trains, measured on a
+    probe batch (the policy's KL(old || new) for stochastic policies, the relative change of the predictions for
+    Q-networks and critics, the action change over the action range for deterministic actors; see
+    ``rl_adaptive.probe``). With ``u`` the latest update size and ``r = (u / target) ** power``, the lr ratio
+    that would have given the target size::
+
+        r > band:       factor <- factor / min(r, change)      (too large a step: shrink)
+        r < 1 / band:   factor <- factor * min(1 / r, change)  (too small a step: grow)
+        otherwise:      unchanged
+
+    ``power`` is 1 / (how the size grows with the lr): 0.5 for a KL (quadratic in the step), 1 for a relative
+    change (linear). The dead band is a factor ``band`` of lr either way (a KL within ``[target / 4, 4 target]``
+    or a relative change within ``[target / 2, 2 target]`` for ``band=2``): it leaves a well-tuned lr alone.
+    ``change`` caps each move. With ``target=None`` the rule waits until one is set (``AdaptiveCallback`` sets
+    its algorithm family's, ``rl_adaptive.sb3.UPDATE_TARGETS``).
+    """
+
+    channel = "update"
+
+    def __init__(
+        self,
+        target: float | None = None,
+        *,
+        power: float = 1.0,
+        band: float = 2.0,
+        change: float = 1.5,
+        bounds: tuple[float, float] = (0.01, 10.0),
+        warmup: int = 0,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.target = None if target is None else _check_number("target", target, low=0.0, low_open=True)
+        self.power = _check_number("power", power, low=0.0, low_open=True)
+        self.band = _check_number("band", band, low=1.0)
+        self.change = self.max_change = _check_number("change", change, low=1.0)
+
+    def update(self, stats: SignalStats) -> None:
+        if self.target is None:
+            return
+        u = stats.last
+        if u <= 0.0:  # no movement at all: as small a step as can be
+            self.factor *= self.change
+            return
+        r = (u / self.target) ** self.power
+        if r > self.band:
+            self.factor /= min(r, self.change)
+        elif r < 1.0 / self.band:
+            self.factor *= min(1.0 / r, self.change)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "target": -1.0 if self.target is None else self.target, "power": self.power}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        target = float(state.get("target", -1.0))
+        self.target = None if target <= 0.0 else target
+        self.power = float(state.get("power", self.power))
+
+
+class PlateauRule(Rule):
+    r"""``torch.optim.lr_scheduler.ReduceLROnPlateau`` on episode returns (mode ``"max"``, relative threshold).
+
+    Each smoothed reward value (the channel's fast average: one rollout's mean return is noisy) either improves on
+    the best seen (``value > best + threshold * |best|``; the counter of bad values resets) or not (the counter
+    grows). After more than ``patience`` bad values the factor is multiplied by
+    ``factor`` (0.5), not below ``min_factor``, and the rule waits ``cooldown`` values before counting again.
+    It never raises the lr: use it where returns should keep climbing and a plateau means the steps are too big
+    to settle (SB3 issues #1663 and #856).
+    """
+
+    channel = "reward"
+
+    def __init__(
+        self,
+        *,
+        factor: float = 0.5,
+        patience: int = 10,
+        threshold: float = 0.01,
+        cooldown: int = 5,
+        min_factor: float = 0.1,
+        warmup: int = 0,
+    ) -> None:
+        self.reduce = _check_number("factor", factor, low=0.0, high=1.0, low_open=True)
+        self.min_factor = _check_number("min_factor", min_factor, low=0.0, high=1.0, low_open=True)
+        super().__init__(bounds=(self.min_factor, 1.0), warmup=warmup)
+        self.patience = int(_check_number("patience", patience, low=0))
+        self.threshold = _check_number("threshold", threshold, low=0.0)
+        self.cooldown = int(_check_number("cooldown", cooldown, low=0))
+        self.max_change = 1.0 / self.reduce
+        self._best = -math.inf
+        self._bad = 0
+        self._wait = 0
+
+    def update(self, stats: SignalStats) -> None:
+        value = stats.fast
+        if value > self._best + self.threshold * abs(self._best) or self._best == -math.inf:
+            self._best = value
+            self._bad = 0
+        else:
+            self._bad += 1
+        if self._wait > 0:
+            self._wait -= 1
+            self._bad = 0
+            return
+        if self._bad > self.patience:
+            self.factor *= self.reduce
+            self._wait = self.cooldown
+            self._bad = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "best": self._best, "bad": self._bad, "wait": self._wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._best = float(state["best"])
+        self._bad = int(state["bad"])
+        self._wait = int(state["wait"])
+
+
+class CollapseRule(Rule):
+    r"""Cut the lr when returns collapse, then let it recover slowly.
+
+    With ``fast`` the channel's fast average, ``peak`` the highest ``fast`` since the last cut, and ``high``,
+    ``low`` the highest and lowest ``fast`` ever seen (before this value)::
+
+        fast < peak - drop * (high - low):   factor <- factor * cut;  peak <- fast;  wait `cooldown` values
+        otherwise:                           factor -> 1, by at most a factor `recover` per value
+
+    A collapse is a fall by more than ``drop`` (0.3) of the range the returns have covered, so the rule needs no
+    scale: it works for returns of any sign and size. A deeper fall cuts again, once per ``drop`` of the range
+    and ``cooldown`` values. It never raises the lr above the base.
+    """
+
+    channel = "reward"
+
+    def __init__(
+        self,
+        *,
+        drop: float = 0.3,
+        cut: float = 0.5,
+        recover: float = 1.02,
+        cooldown: int = 5,
+        min_factor: float = 0.1,
+        warmup: int = 5,
+    ) -> None:
+        self.min_factor = _check_number("min_factor", min_factor, low=0.0, high=1.0, low_open=True)
+        super().__init__(bounds=(self.min_factor, 1.0), warmup=warmup)
+        self.drop = _check_number("drop", drop, low=0.0, high=1.0, low_open=True)
+        self.cut = _check_number("cut", cut, low=0.0, high=1.0, low_open=True)
+        self.recover = _check_number("recover", recover, low=1.0)
+        self.cooldown = int(_check_number("cooldown", cooldown, low=0))
+        self.max_change = max(1.0 / self.cut, self.recover)
+        self._peak = -math.inf
+        self._high = -math.inf
+        self._low = math.inf
+        self._wait = 0
+
+    def update(self, stats: SignalStats) -> None:
+        level = stats.fast
+        collapsed = self._high > self._low and level < self._peak - self.drop * (self._high - self._low)
+        self._high = max(self._high, level)
+        self._low = min(self._low, level)
+        if self._wait > 0:
+            self._wait -= 1
+        elif collapsed:
+            self.factor *= self.cut
+            self._peak = level
+            self._wait = self.cooldown
+            return
+        self._peak = max(self._peak, level)
+        self._move_toward(1.0, self.recover)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"factor": self.factor, "peak": self._peak, "high": self._high, "low": self._low, "wait": self._wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._peak = float(state["peak"])
+        self._high = float(state["high"])
+        self._low = float(state["low"])
+        self._wait = int(state["wait"])
+
+
 class CosineRule(Rule):
     r"""Cosine annealing of the factor between 1 and ``min_factor``, driven by optimizer steps.
 
@@ -434,6 +623,8 @@ class RuleOptions:
     cycle_length: int = 1000
     cycle_mult: float = 1.0
     target_kl: float = 0.01
+    #: Target of the ``"trust_region"`` rule; None: set per algorithm family by ``AdaptiveCallback``.
+    target_update: float | None = None
 
 
 RuleFactory = Callable[[RuleOptions], Rule]
@@ -514,6 +705,7 @@ def _builtin() -> None:
     register_rule("lr_rule", "cosine", lambda o: CosineRule(o.cycle_length, o.cycle_mult))
     register_rule("lr_rule", "cosine_restart", lambda o: CosineRule(o.cycle_length, o.cycle_mult, restart=True))
     register_rule("lr_rule", "kl", lambda o: KLRule(o.target_kl))
+    register_rule("lr_rule", "trust_region", lambda o: TrustRegionRule(o.target_update))
     register_rule("momentum_rule", "inverse", lambda o: InverseRule(bounds=horizon))
     register_rule("momentum_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
     register_rule("momentum_rule", "normalized", lambda o: NormalizedRule(bounds=horizon))
@@ -525,6 +717,8 @@ def _builtin() -> None:
     register_rule("reward_rule", "trend", _reward_trend)
     register_rule("reward_rule", "trend_damped", _reward_trend_damped)
     register_rule("reward_rule", "variance", lambda o: NoiseRule("reward", bounds=(0.1, 1.0)))
+    register_rule("reward_rule", "plateau", lambda o: PlateauRule())
+    register_rule("reward_rule", "collapse", lambda o: CollapseRule())
 
 
 _builtin()

@@ -20,7 +20,8 @@ RULES = {
     "betas_rule": ("relative", "variance"),
     "alpha_rule": "stable",
     "wd_rule": "trend",
-    "reward_rule": "scaling",
+    "reward_rule": "scaling+plateau+collapse",
+    "target_update": 0.01,
     "cycle_length": 7,
     "cycle_mult": 2,
 }
@@ -39,6 +40,9 @@ def _run(opt, model, x, y, start, stop):
         opt.step_loss(loss)
         opt.step_reward(-loss.item() + 0.01 * step)
         opt.step_kl(0.001 * (step % 5))
+        opt.step_update(0.002 * (step % 7))
+        if step % 10 == 0:
+            opt.new_rollout()  # Adam-Rel, where on
         opt.step()
         opt.zero_grad()
 
@@ -52,7 +56,7 @@ def _roundtrip(obj):
 
 @pytest.mark.parametrize("base", BASES)
 def test_resume_is_bit_identical(base):
-    rules = dict(RULES, lr_rule="trend+variance+cosine_restart+kl")
+    rules = dict(RULES, lr_rule="trend+variance+cosine_restart+kl+trust_region", adam_rel="Adam" in base)
     model_a, x, y = make_problem(seed=1)
     opt_a = AdaptiveOptimizer(BASES[base](model_a.parameters()), **rules)
     _run(opt_a, model_a, x, y, 0, 60)

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from rl_adaptive import AdaptiveOptimizer, CosineRule, KLRule, SignalStats, TrendRule
+from rl_adaptive import (
+    AdaptiveOptimizer,
+    CollapseRule,
+    CosineRule,
+    KLRule,
+    PlateauRule,
+    SignalStats,
+    TrendRule,
+    TrustRegionRule,
+)
 from rl_adaptive.knobs import read_knob
 
 rng = np.random.default_rng(0)
@@ -63,6 +72,9 @@ CASES = [
     (sgd, {"reward_rule": "trend_damped"}, "reward", [-r for r in FALLING], "lr", +1),
     (sgd, {"reward_rule": "trend_damped"}, "reward", [-r for r in RISING], "lr", -1),
     (sgd, {"reward_rule": "variance"}, "reward", STEADY_NOISY, "lr", -1),
+    (sgd, {"reward_rule": "plateau"}, "reward", STEADY_NOISY, "lr", -1),
+    (sgd, {"lr_rule": "trust_region", "target_update": 0.01}, "update", [0.1] * 20, "lr", -1),
+    (sgd, {"lr_rule": "trust_region", "target_update": 0.01}, "update", [0.001] * 20, "lr", +1),
 ]
 
 
@@ -188,3 +200,97 @@ def test_damped_reward_trend_moves_less_than_trend():
     feed(damped, "reward", rising)
     assert 1.0 < damped.factors()["lr"] <= 2.0 < plain.factors()["lr"]
     assert damped.rule_factors()["reward_rule.trend_damped"] <= 2.0
+
+
+def test_trust_region_rule_keeps_the_update_size_near_its_target():
+    opt = sgd(lr_rule="trust_region", target_update=0.01)
+    for _ in range(3):
+        opt.step_update(0.015)  # inside the dead band [0.005, 0.02] (band 2, power 1): unchanged
+    assert opt.lr == pytest.approx(0.1)
+    opt.step_update(0.03)  # 3x the target: the lr that gave the target is 3x smaller; one move is capped at 1.5
+    assert opt.lr == pytest.approx(0.1 / 1.5)
+    opt.step_update(0.025)  # 2.5x: 1.5 again
+    opt.step_update(0.0045)  # 1 / 2.22: grows by the cap
+    assert opt.lr == pytest.approx(0.1 / 1.5)
+    for _ in range(40):
+        opt.step_update(1.0)
+    assert opt.lr == pytest.approx(0.1 * 0.01)  # the rule's lower bound
+    for _ in range(40):
+        opt.step_update(0.0)  # no movement at all: grow
+    assert opt.lr == pytest.approx(0.1 * 10.0)  # the knob's upper bound
+
+
+def test_trust_region_power_reads_a_kl_as_quadratic_in_the_lr():
+    rule = TrustRegionRule(0.01, power=0.5, change=10.0, warmup=0)
+    stats = SignalStats()
+    stats.push(0.04)  # KL 4x the target: inside the band (lr ratio sqrt(4) = 2 = band)
+    rule.observe(stats)
+    assert rule.factor == 1.0
+    stats.push(0.09)  # 9x: the lr was 3x too large
+    rule.observe(stats)
+    assert rule.factor == pytest.approx(1.0 / 3.0)
+
+
+def test_trust_region_without_a_target_waits():
+    opt = sgd(lr_rule="trust_region")
+    assert opt.target_update is None
+    feed(opt, "update", [1.0] * 10)
+    assert opt.lr == pytest.approx(0.1)
+    opt.target_update = 0.1
+    assert opt.rules[0].target == 0.1
+    opt.step_update(1.0)
+    assert opt.lr < 0.1
+    with pytest.raises(ValueError, match="target_update"):
+        opt.target_update = -1.0
+
+
+def test_plateau_matches_torch_reduce_lr_on_plateau():
+    # torch's ReduceLROnPlateau fed the same values the rule reads: the reward channel's fast average
+    param = torch.nn.Parameter(torch.zeros(1))
+    ref_opt = torch.optim.SGD([param], lr=1.0)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        ref_opt, mode="max", factor=0.5, patience=10, threshold=0.01, threshold_mode="rel", cooldown=5, min_lr=0.1
+    )
+    opt = AdaptiveOptimizer(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), reward_rule="plateau")
+    returns = [10 + 5 * t for t in range(30)] + [160 + 3 * math.sin(t) for t in range(150)]
+    cuts = 0
+    for r in returns:
+        opt.step_reward(r)
+        ref.step(opt.signals["reward"].fast)
+        assert opt.lr == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-12)
+        cuts += opt.lr < 1.0
+    assert cuts > 0 and opt.lr == pytest.approx(0.1)  # it did cut, down to min_factor
+
+
+def test_collapse_cuts_then_recovers():
+    opt = sgd(reward_rule="collapse")
+    feed(opt, "reward", [10.0 * t for t in range(50)])  # rising: nothing to cut
+    assert opt.lr == pytest.approx(0.1)
+    feed(opt, "reward", [450.0 + 20 * math.sin(t) for t in range(30)])  # noise within 30% of the range: no cut
+    assert opt.lr == pytest.approx(0.1)
+    lrs = []
+    for _ in range(20):  # returns collapse from ~450 to 20
+        opt.step_reward(20.0)
+        lrs.append(opt.lr)
+    assert lrs[0] == pytest.approx(0.1)  # the fast average has not fallen far yet
+    assert min(lrs) < 0.1 * 0.5 * 0.6  # a fall by ~90% of the range: a cut, and another after the cooldown
+    assert len({round(lr, 12) for lr in lrs}) > 2  # cooldowns between cuts, recovery steps between them
+    feed(opt, "reward", [20.0] * 200)  # steady again: the cut wears off slowly, never above the base
+    assert opt.lr == pytest.approx(0.1)
+    assert max(lrs) <= 0.1 + 1e-12
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "name"),
+    [
+        (TrustRegionRule, {"target": -0.1}, "target"),
+        (TrustRegionRule, {"band": 0.5}, "band"),
+        (PlateauRule, {"factor": 1.5}, "factor"),
+        (PlateauRule, {"patience": -1}, "patience"),
+        (CollapseRule, {"drop": 0.0}, "drop"),
+        (CollapseRule, {"recover": 0.9}, "recover"),
+    ],
+)
+def test_new_rules_name_a_bad_argument(cls, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        cls(**kwargs)

@@ -26,12 +26,13 @@ structured = st.one_of(
     st.lists(values, min_size=1, max_size=150),
 )
 ALL = {
-    "lr_rule": "trend+variance+kl+cosine_restart",
+    "lr_rule": "trend+variance+kl+cosine_restart+trust_region",
+    "target_update": 0.01,
     "momentum_rule": "inverse",
     "betas_rule": ("relative", "variance"),
     "alpha_rule": "stable",
     "wd_rule": "trend",
-    "reward_rule": "scaling",
+    "reward_rule": "scaling+plateau+collapse",
     "cycle_length": 5,
 }
 BASES = {
@@ -67,15 +68,15 @@ def _check(opt, base_values, previous_factors):
 
 @pytest.mark.parametrize("base", BASES)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(loss=structured, reward=structured, kl=structured)
-def test_adversarial_streams_stay_bounded(base, loss, reward, kl):
+@given(loss=structured, reward=structured, kl=structured, update=structured)
+def test_adversarial_streams_stay_bounded(base, loss, reward, kl, update):
     model, x, _ = make_problem(width=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         opt = AdaptiveOptimizer(BASES[base](model.parameters()), **ALL)
         base_values = {k: float(v) for k, v in opt.hyperparameters().items()}
         previous = opt.rule_factors()
-        for i in range(max(len(loss), len(reward), len(kl))):
+        for i in range(max(len(loss), len(reward), len(kl), len(update))):
             if i < len(loss):
                 opt.step_loss(loss[i])
                 previous = _check(opt, base_values, previous)
@@ -85,14 +86,18 @@ def test_adversarial_streams_stay_bounded(base, loss, reward, kl):
             if i < len(kl):
                 opt.step_kl(kl[i])
                 previous = _check(opt, base_values, previous)
+            if i < len(update):
+                opt.step_update(update[i])
+                previous = _check(opt, base_values, previous)
             model(x).pow(2).mean().backward()
             opt.step()
             opt.zero_grad()
             previous = opt.rule_factors()  # schedules move in step(); bounded by their range, checked above
             _check(opt, base_values, previous)
     assert all(torch.isfinite(p).all() for p in model.parameters())
-    for channel, stream in (("loss", loss), ("reward", reward), ("kl", kl)):
-        bad = sum(1 for v in stream if not math.isfinite(v) or abs(v) > 1e12)
+    for channel, stream in (("loss", loss), ("reward", reward), ("kl", kl), ("update", update)):
+        # an update size is never negative: a negative one is skipped like a non-finite one
+        bad = sum(1 for v in stream if not math.isfinite(v) or abs(v) > 1e12 or (channel == "update" and v < 0))
         assert opt.signals[channel].skipped == bad
         assert opt.signals[channel].count == len(stream) - bad
 
