@@ -58,7 +58,37 @@ SUITES: dict[str, dict[str, Any]] = {
         "variants": ["fixed", "loss_trend", "default"],
     },
     "digits": {"seeds": 5, "variants": ["fixed", "design", "loss_trend"], "epochs": 30},
+    # The update sizes each algorithm takes at rl-zoo's tuned hyperparameters: the wrapper with no rule (the bare
+    # optimizer, bit for bit) and AdaptiveCallback's probe. Their medians are the trust-region rule's targets.
+    "update_sizes": {
+        "algo": ["ppo", "a2c", "dqn", "sac", "td3"],
+        "env": {
+            "ppo": "CartPole-v1",
+            "a2c": "CartPole-v1",
+            "dqn": "CartPole-v1",
+            "sac": "Pendulum-v1",
+            "td3": "Pendulum-v1",
+        },
+        "zoo": True,
+        "timesteps": None,
+        "seeds": 3,
+        "lrs": [None],
+        "variants": ["none"],
+    },
+    # The every-algorithm issue's screen: each new rule on PPO and A2C, CartPole-v1, rl-zoo's hyperparameters and
+    # budgets, a constant lr of the tuned value x {0.1, 1, 10}, 3 seeds.
+    "screen": {
+        "algo": ["ppo", "a2c"],
+        "env": "CartPole-v1",
+        "zoo": True,
+        "timesteps": None,
+        "seeds": 3,
+        "lr_mults": [0.1, 1.0, 10.0],
+        "variants": ["fixed", "kl", "trust_region", "plateau", "collapse", "adam_rel"],
+    },
 }
+#: Variants that apply to some algorithms only: Adam-Rel needs an Adam-family optimizer (A2C's is RMSprop).
+ONLY_FOR: dict[str, frozenset[str]] = {"adam_rel": frozenset({"ppo", "dqn", "sac", "td3"})}
 
 
 #: Variants that are not presets (yet): keyword arguments of ``AdaptiveOptimizer``, measured before any of them
@@ -101,9 +131,13 @@ class Cell:
     lr: float | None
     seed: int
     timesteps: int | None
+    lr_mult: float | None = None
+    zoo: bool = False
 
     @property
     def cell_id(self) -> str:
+        if self.lr_mult is not None:
+            return f"{self.algo}_{self.env}_{self.variant}_x{self.lr_mult:g}_s{self.seed}"
         lr = "agent" if self.lr is None else f"{self.lr:g}"
         return f"{self.algo}_{self.env}_{self.variant}_lr{lr}_s{self.seed}"
 
@@ -121,13 +155,38 @@ def cells(suite: str, variants: list[str] | None = None, seeds: int | None = Non
             for s in range(seeds or spec["seeds"])
         ]
     algos = spec["algo"] if isinstance(spec["algo"], list) else [spec["algo"]]
+    envs = spec["env"] if isinstance(spec["env"], dict) else dict.fromkeys(algos, spec["env"])
+    zoo = bool(spec.get("zoo", False))
+    if "lr_mults" in spec:
+        grid: list[tuple[str, float | None, float | None]] = [
+            (algo, tuned_lr(algo, envs[algo], zoo) * m, m) for m in spec["lr_mults"] for algo in algos
+        ]
+    else:
+        grid = [(algo, lr, None) for lr in spec["lrs"] for algo in algos]
     return [
-        Cell(suite, algo, spec["env"], variant, lr, seed, spec["timesteps"])
+        Cell(suite, algo, envs[algo], variant, lr, seed, spec["timesteps"], mult, zoo)
         for seed in range(seeds or spec["seeds"])
-        for lr in spec["lrs"]
-        for algo in algos
+        for algo, lr, mult in grid
         for variant in (variants or spec["variants"])
+        if algo in ONLY_FOR.get(variant, {algo})
     ]
+
+
+def load_cell_agent(algo: str, env: str, zoo: bool) -> Any:
+    from rl_adaptive.agents import load_agent, load_zoo_agent
+
+    return load_zoo_agent(algo, env) if zoo else load_agent(algo, env)
+
+
+def tuned_lr(algo: str, env: str, zoo: bool) -> float:
+    """The agent's tuned learning rate: its initial value if it is a schedule, the algorithm's default if unset."""
+    import inspect
+
+    agent = load_cell_agent(algo, env, zoo)
+    lr = agent.model_kwargs.get("learning_rate")
+    if lr is None:
+        lr = inspect.signature(agent.algo_class.__init__).parameters["learning_rate"].default
+    return float(getattr(lr, "initial", lr))
 
 
 def _downsample(curve: list[dict[str, float]], n: int = 100) -> list[dict[str, float]]:
@@ -164,10 +223,9 @@ def run_cell(cell: Cell) -> str:
     if cell.suite == "digits":
         result = _run_digits(cell, SUITES["digits"]["epochs"])
     else:
-        from rl_adaptive.agents import load_agent
         from rl_adaptive.training import train_agent
 
-        agent = load_agent(cell.algo, cell.env)
+        agent = load_cell_agent(cell.algo, cell.env, cell.zoo)
         adaptive = adaptive_kwargs(cell.variant)
         result = train_agent(
             agent,
@@ -195,9 +253,16 @@ def run_cell(cell: Cell) -> str:
     )
 
 
-def run(suite: str, workers: int, variants: list[str] | None, seeds: int | None) -> None:
+def run(
+    suite: str, workers: int, variants: list[str] | None, seeds: int | None, algos: list[str] | None = None
+) -> None:
     check_variants(variants or [])
-    todo = [c for c in cells(suite, variants, seeds) if not c.path.exists()]
+    spec_algos = SUITES[suite].get("algo", [])
+    spec_algos = spec_algos if isinstance(spec_algos, list) else [spec_algos]
+    for algo in algos or []:
+        if algo not in spec_algos:
+            raise ValueError(f"algos: {suite} has no algorithm {algo!r}; choose from {', '.join(spec_algos)}")
+    todo = [c for c in cells(suite, variants, seeds) if not c.path.exists() and (not algos or c.algo in algos)]
     print(f"{suite}: {len(todo)} cells to run with {workers} workers", flush=True)
     if not todo:
         return
@@ -226,10 +291,11 @@ def main() -> None:
         help="subset or extension of the suite's variants",
     )
     p_run.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
+    p_run.add_argument("--algos", nargs="+", metavar="ALGO", help="run only these algorithms of the suite")
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.suite, args.workers, args.variants, args.seeds)
+        run(args.suite, args.workers, args.variants, args.seeds, args.algos)
     else:
         from benchmarks.rl_report import report
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["ALGOS", "Agent", "LinearSchedule", "agents_dir", "available_agents", "load_agent"]
+__all__ = ["ALGOS", "Agent", "LinearSchedule", "agents_dir", "available_agents", "load_agent", "load_zoo_agent"]
 
 #: Algorithms with example agents.
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn")
@@ -29,7 +29,12 @@ _NOT_MODEL_KWARGS = {
     "normalize",
     "env_wrapper",
     "frame_stack",
+    "noise_type",
+    "noise_std",
+    "callback",
 }
+#: rl-zoo's ``noise_type`` values that become an ``action_noise`` (off-policy continuous control).
+_NOISE_TYPES = ("normal", "ornstein-uhlenbeck")
 
 
 class LinearSchedule:
@@ -99,12 +104,25 @@ class Agent:
     model_kwargs: dict[str, Any]
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
     adaptive: dict[str, Any] = field(default_factory=dict)
+    #: rl-zoo's ``(noise_type, noise_std)``, turned into an ``action_noise`` by :meth:`action_noise`.
+    noise: tuple[str, float] | None = None
 
     @property
     def algo_class(self) -> type:
         import stable_baselines3
 
         return getattr(stable_baselines3, self.algo.upper())
+
+    def action_noise(self, n_actions: int) -> Any:
+        """The ``action_noise`` rl-zoo builds from ``noise_type`` and ``noise_std`` (None without them)."""
+        if self.noise is None:
+            return None
+        import numpy as np
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        kind, std = self.noise
+        cls = NormalActionNoise if kind == "normal" else OrnsteinUhlenbeckActionNoise
+        return cls(mean=np.zeros(n_actions), sigma=std * np.ones(n_actions))
 
 
 def load_agent(algo: str, env_id: str) -> Agent:
@@ -114,7 +132,39 @@ def load_agent(algo: str, env_id: str) -> Agent:
     entries = _read(algo)
     if env_id not in entries:
         raise ValueError(f"unknown environment {env_id!r} for {algo}; choose from {', '.join(entries)}")
+    return _agent(algo, env_id, dict(entries[env_id]))
+
+
+#: Algorithms :func:`load_zoo_agent` reads from rl-zoo (SB3's own algorithms).
+ZOO_ALGOS: tuple[str, ...] = ("ppo", "a2c", "dqn", "sac", "td3", "ddpg")
+
+
+def load_zoo_agent(algo: str, env_id: str, adaptive: dict[str, Any] | None = None) -> Agent:
+    """An agent with rl-baselines3-zoo's own hyperparameters, read from the installed ``rl_zoo3`` package's
+    ``hyperparams/<algo>.yml`` (nothing copied that could drift); ``adaptive`` defaults to the default preset.
+    Needs ``pip install rl_zoo3``; a ``ValueError`` names an unknown algorithm or environment and the choices."""
+    if algo not in ZOO_ALGOS:
+        raise ValueError(f"algo: unknown algorithm {algo!r}; choose from {', '.join(ZOO_ALGOS)}")
+    try:
+        import rl_zoo3
+    except ImportError:
+        raise ImportError("load_zoo_agent needs rl-zoo3: pip install rl_zoo3") from None
+    path = Path(rl_zoo3.__file__).resolve().parent / "hyperparams" / f"{algo}.yml"
+    with open(path) as f:
+        entries = yaml.safe_load(f) or {}
+    if env_id not in entries:
+        raise ValueError(f"env_id: rl-zoo has no {algo} entry {env_id!r}; choose from {', '.join(entries)}")
     raw = dict(entries[env_id])
+    raw["adaptive"] = dict(adaptive) if adaptive is not None else {"preset": "default"}
+    return _agent(algo, env_id, raw)
+
+
+def _agent(algo: str, env_id: str, raw: dict[str, Any]) -> Agent:
+    noise = None
+    if raw.get("noise_type") is not None:
+        if raw["noise_type"] not in _NOISE_TYPES:
+            raise ValueError(f"noise_type: unknown {raw['noise_type']!r}; choose from {', '.join(_NOISE_TYPES)}")
+        noise = (str(raw["noise_type"]), float(raw["noise_std"]))
     adaptive = dict(raw.get("adaptive") or {})
     if isinstance(adaptive.get("betas_rule"), list):
         adaptive["betas_rule"] = tuple(adaptive["betas_rule"])
@@ -127,4 +177,5 @@ def load_agent(algo: str, env_id: str) -> Agent:
         model_kwargs={k: _value(v) for k, v in raw.items() if k not in _NOT_MODEL_KWARGS},
         policy_kwargs=_policy_kwargs(raw.get("policy_kwargs")),
         adaptive=adaptive,
+        noise=noise,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,12 +21,16 @@ import numpy as np
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from .optimizer import AdaptiveOptimizer
+from .probe import POWERS, Probe, ProbeBatch, build_probes, sample_batch
+from .rules import TrustRegionRule
 
 __all__ = [
     "DEFAULT_LOSS_KEYS",
     "KL_ALGOS",
+    "UPDATE_TARGETS",
     "AdaptiveCallback",
     "adaptive_policy_kwargs",
     "find_adaptive_optimizers",
@@ -52,6 +57,13 @@ DEFAULT_LOSS_KEYS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
 }
 #: Algorithms that record a policy KL (``train/approx_kl``), fed to the "kl" rule by default.
 KL_ALGOS = frozenset({"PPO", "RecurrentPPO", "MaskablePPO"})
+#: Target update size of the ``"trust_region"`` rule per algorithm and optimizer role, used when the optimizer has
+#: no ``target_update`` of its own. Chosen by the benchmark (BENCHMARKS.md, "Update sizes at the tuned lr"): the
+#: median size a phase takes at rl-zoo's tuned hyperparameters. ``"kl"`` sizes are a KL, the others relative changes
+#: (see :mod:`rl_adaptive.probe`). Algorithms not listed use :data:`DEFAULT_UPDATE_TARGETS` by kind.
+UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {}
+#: Fallback target per kind of update size.
+DEFAULT_UPDATE_TARGETS: Mapping[str, float] = {"kl": 0.01, "relative": 0.05, "action": 0.05}
 # Algorithms whose ActorCriticPolicy adds eps=1e-5 to exactly torch.optim.Adam when given no optimizer_kwargs.
 _ACTOR_CRITIC_ALGOS = frozenset({"ppo", "a2c", "recurrentppo", "maskableppo", "trpo"})
 _PHASES_BEFORE_WARNING = 4
@@ -160,6 +172,16 @@ class AdaptiveCallback(BaseCallback):
       taken as not recorded again (TD3 records its actor loss only on delayed policy updates) and skipped.
     * **KL**: ``train/approx_kl`` (``kl_key``) is fed through ``step_kl`` to the ``"policy"`` optimizer, so
       ``lr_rule="kl"`` works out of the box with PPO.
+    * **Update size**: for every adaptive optimizer, how far a training phase moved what it trains, measured on a
+      probe batch of ``probe_size`` transitions (the rollout just collected, or a replay-buffer sample): the
+      policy's KL(old || new), the relative change of Q-values and critic predictions, a deterministic actor's
+      action change (:mod:`rl_adaptive.probe`). Fed through ``step_update``, read by ``lr_rule="trust_region"``,
+      whose target and exponent the callback sets per algorithm (:data:`UPDATE_TARGETS`) unless the optimizer
+      has a ``target_update`` of its own. Off-policy algorithms train a few gradient steps per environment step,
+      so their window spans at least ``probe_min_steps`` optimizer steps (default 100; on-policy 10: one phase
+      of PPO, ten of A2C, whose phase is a single step).
+    * **Adam-Rel**: an optimizer built with ``adam_rel=True`` gets :meth:`AdaptiveOptimizer.new_rollout` before
+      each on-policy training phase, which resets Adam's step count and keeps its moments.
     * **Logging**: every knob of every adaptive optimizer (effective values), each rule's factor and the signals
       fed, under ``adaptive/`` (``adaptive/lr``, ``adaptive/beta1``, ``adaptive/critic/lr``,
       ``adaptive/factor/lr_rule.kl``, ``adaptive/signal/reward``) with SB3's logger: TensorBoard, CSV, stdout.
@@ -174,6 +196,11 @@ class AdaptiveCallback(BaseCallback):
         reward_aggregate: ``"mean"``, ``"median"``, ``"max"``, ``"min"``, ``"last"`` or a callable on the list of
             returns.
         log_prefix: prefix of the logged scalars.
+        probe: measure the update size (default True).
+        probe_size: transitions in the probe batch (default 256).
+        probe_min_steps: fewest optimizer steps a measured window spans (default: 10 on-policy, 100 off-policy);
+            a window always ends after a training phase.
+        probe_seed: seed of the probe's own random generator (it never draws from the global ones).
     """
 
     def __init__(
@@ -182,9 +209,24 @@ class AdaptiveCallback(BaseCallback):
         kl_key: str | None = "auto",
         reward_aggregate: str | Callable[[Sequence[float]], float] = "mean",
         log_prefix: str = "adaptive",
+        probe: bool = True,
+        probe_size: int = 256,
+        probe_min_steps: int | None = None,
+        probe_seed: int = 0,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        for name, value, low in (("probe_size", probe_size, 1), ("probe_min_steps", probe_min_steps, 1)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        self.probe = bool(probe)
+        self.probe_size = probe_size
+        self.probe_min_steps = probe_min_steps
+        self._probe_rng = np.random.default_rng(probe_seed)
+        self.probes: dict[str, Probe] = {}
+        #: Seconds spent probing (snapshots and measures), for the cost benchmark.
+        self.probe_seconds = 0.0
+        self._window: tuple[ProbeBatch, dict[str, Any], dict[str, int]] | None = None
         if isinstance(reward_aggregate, str):
             if reward_aggregate not in _AGGREGATES:
                 raise ValueError(
@@ -239,6 +281,31 @@ class AdaptiveCallback(BaseCallback):
         else:
             self.kl_key = self._kl_key_arg
         self._seen_updates = int(getattr(self.model, "_n_updates", 0))
+        self._init_probes()
+
+    def _init_probes(self) -> None:
+        on_policy = isinstance(self.model, OnPolicyAlgorithm)
+        if self.probe_min_steps is None:
+            self.probe_min_steps = 10 if on_policy else 100
+        self.probes = build_probes(self.model, list(self.optimizers)) if self.probe else {}
+        unprobed = [role for role in self.optimizers if role not in self.probes]
+        if self.probe and unprobed:
+            fed = ["reward"] + [f"loss ({', '.join(k)})" for k in self.loss_keys.values()]
+            fed += [f"kl ({self.kl_key})"] if self.kl_key else []
+            warnings.warn(
+                f"AdaptiveCallback: no update-size probe for {_algo_name(self.model)}'s {', '.join(unprobed)} "
+                f"optimizer; it is fed {', '.join(fed)}, and a 'trust_region' rule there does not act",
+                UserWarning,
+                stacklevel=2,
+            )
+        algo_targets = UPDATE_TARGETS.get(_algo_name(self.model), {})
+        for role, probe in self.probes.items():
+            optimizer = self.optimizers[role]
+            rules = [rule for rule in optimizer.rules if isinstance(rule, TrustRegionRule)]
+            for rule in rules:
+                rule.power = POWERS[probe.kind]
+            if rules and optimizer.target_update is None:
+                optimizer.target_update = algo_targets.get(role, DEFAULT_UPDATE_TARGETS[probe.kind])
 
     # -- reward channel ------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -249,6 +316,11 @@ class AdaptiveCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        if isinstance(self.model, OnPolicyAlgorithm):
+            for optimizer in self.optimizers.values():
+                optimizer.new_rollout()
+        if self.probes and self._window is None:
+            self._open_window()
         if not self._returns:
             return
         reward = float(self._aggregate(self._returns))
@@ -263,7 +335,35 @@ class AdaptiveCallback(BaseCallback):
         if updates != self._seen_updates:  # a training phase ran since we last looked
             self._seen_updates = updates
             self._feed_training_signals()
+        if self._window is not None:
+            self._close_window()
         self._log()
+
+    # -- update-size channel -------------------------------------------------------------------------------
+    def _open_window(self) -> None:
+        start = time.perf_counter()
+        batch = sample_batch(self.model, self.probe_size, self._probe_rng)
+        if batch is not None:
+            before = {role: probe.snapshot(batch) for role, probe in self.probes.items()}
+            steps = {role: self.optimizers[role].step_count for role in self.probes}
+            self._window = (batch, before, steps)
+        self.probe_seconds += time.perf_counter() - start
+
+    def _close_window(self) -> None:
+        assert self._window is not None and self.probe_min_steps is not None
+        batch, before, steps = self._window
+        if all(self.optimizers[role].step_count - steps[role] < self.probe_min_steps for role in self.probes):
+            return  # too few optimizer steps yet (off-policy before learning_starts, or between gradient steps)
+        start = time.perf_counter()
+        many = len(self.optimizers) > 1
+        for role, probe in self.probes.items():
+            if self.optimizers[role].step_count == steps[role]:
+                continue  # this optimizer did not step in the window (TD3's delayed actor)
+            size = probe.measure(batch, before[role])
+            self.optimizers[role].step_update(size)
+            self._fed[f"update/{role}" if many else "update"] = size
+        self._window = None
+        self.probe_seconds += time.perf_counter() - start
 
     def _feed_training_signals(self) -> None:
         recorded = self.model.logger.name_to_value

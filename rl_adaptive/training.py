@@ -20,12 +20,12 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from .agents import Agent
 from .knobs import find_knobs, read_knob
 from .optimizer import AdaptiveOptimizer
-from .sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_optimizers
+from .sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_adaptive_optimizers, find_optimizers
 
 __all__ = ["SOLVED", "knob_values", "plot_run", "train_agent"]
 
 #: Return at which an environment counts as solved (mean over 10 deterministic evaluation episodes).
-SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0}
+SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0, "Pendulum-v1": -200.0}
 
 
 def knob_values(model: BaseAlgorithm) -> dict[str, float]:
@@ -53,11 +53,26 @@ class _Recorder(BaseCallback):
         self.eval_episodes = eval_episodes
         self.curve: list[dict[str, float]] = []
         self.evals: list[dict[str, float]] = []
+        #: Every update size fed (``timesteps``, ``role``, ``size``), for the trust-region rule's calibration.
+        self.updates: list[dict[str, Any]] = []
         self._last = -math.inf
         self._last_eval = 0
+        self._adaptive: dict[str, AdaptiveOptimizer] = {}
+        self._counts: dict[str, int] = {}
+
+    def _init_callback(self) -> None:
+        self._adaptive = find_adaptive_optimizers(self.model)
+        self._counts = {role: opt.signals["update"].count for role, opt in self._adaptive.items()}
 
     def _on_step(self) -> bool:
         return True
+
+    def _on_rollout_start(self) -> None:  # after AdaptiveCallback's, which feeds the update size here
+        for role, optimizer in self._adaptive.items():
+            stats = optimizer.signals["update"]
+            if stats.count != self._counts[role]:
+                self._counts[role] = stats.count
+                self.updates.append({"timesteps": self.num_timesteps, "role": role, "size": stats.last})
 
     def _on_rollout_end(self) -> None:
         t = self.num_timesteps
@@ -99,6 +114,7 @@ def train_agent(
     progress_bar: bool = False,
     tensorboard: bool = True,
     verbose: int = 0,
+    extra_callbacks: list[BaseCallback] | tuple[BaseCallback, ...] = (),
 ) -> dict[str, Any]:
     """Train ``agent`` with its fixed base optimizer (``variant="fixed"``) or the adaptive one, and evaluate it.
 
@@ -111,6 +127,7 @@ def train_agent(
         out_dir: where to write ``model.zip``, ``metrics.json``, ``metrics.csv``, ``plot.png`` and TensorBoard logs.
         eval_every: evaluate every this many steps (``eval_episodes`` deterministic episodes); None: final only.
         final_episodes: deterministic episodes of the final evaluation.
+        extra_callbacks: more SB3 callbacks, run after the adaptive callback and the recorder.
 
     Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
     ``interrupted`` (True after Ctrl-C, with everything written so far).
@@ -129,6 +146,9 @@ def train_agent(
         policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
     env = make_vec_env(agent.env_id, n_envs=agent.n_envs, seed=seed)
     eval_env = make_vec_env(agent.env_id, n_envs=1, seed=seed + 10_000)
+    noise = agent.action_noise(int(np.prod(env.action_space.shape or ()))) if agent.noise is not None else None
+    if noise is not None:
+        model_kwargs["action_noise"] = noise
     model = agent.algo_class(
         agent.policy,
         env,
@@ -143,8 +163,10 @@ def train_agent(
         every=max(1, timesteps // 400), eval_every=eval_every, eval_env=eval_env, eval_episodes=eval_episodes
     )
     callbacks: list[BaseCallback] = [recorder]
-    if variant != "fixed":
-        callbacks.insert(0, AdaptiveCallback())
+    adaptive_callback = AdaptiveCallback() if variant != "fixed" else None
+    if adaptive_callback is not None:
+        callbacks.insert(0, adaptive_callback)
+    callbacks += list(extra_callbacks)
     interrupted = False
     start = time.perf_counter()
     try:
@@ -177,6 +199,8 @@ def train_agent(
         "curve": recorder.curve,
         "evals": recorder.evals,
         "final": final,
+        "updates": recorder.updates,
+        "probe_s": adaptive_callback.probe_seconds if adaptive_callback is not None else 0.0,
         "solved_threshold": SOLVED.get(agent.env_id),
         "wall_s": wall,
         "interrupted": interrupted,
