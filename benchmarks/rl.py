@@ -58,8 +58,9 @@ SUITES: dict[str, dict[str, Any]] = {
         "variants": ["fixed", "loss_trend", "default"],
     },
     "digits": {"seeds": 5, "variants": ["fixed", "design", "loss_trend"], "epochs": 30},
-    # The update sizes each algorithm takes at rl-zoo's tuned hyperparameters: the wrapper with no rule (the bare
-    # optimizer, bit for bit) and AdaptiveCallback's probe. Their medians are the trust-region rule's targets.
+    # The update sizes each algorithm takes at rl-zoo's tuned hyperparameters, the lr held constant at its tuned
+    # value as on the grids: the wrapper with no rule (the bare optimizer, bit for bit) and AdaptiveCallback's
+    # probe. Their medians are the trust-region rule's targets.
     "update_sizes": {
         "algo": ["ppo", "a2c", "dqn", "sac", "td3"],
         "env": {
@@ -72,7 +73,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "zoo": True,
         "timesteps": None,
         "seeds": 3,
-        "lrs": [None],
+        "lr_mults": [1.0],
         "variants": ["none"],
     },
     # The every-algorithm issue's screen: each new rule on PPO and A2C, CartPole-v1, rl-zoo's hyperparameters and

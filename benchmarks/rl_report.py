@@ -466,7 +466,123 @@ def verdict(grid: dict[str, Any] | None, ll: dict[str, Any] | None, identity: di
     replace_section("verdict", "\n".join(lines), README_MD)
 
 
+def _sig(x: float, digits: int = 2) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def update_sizes() -> dict[tuple[str, str], float]:
+    """The update sizes each algorithm takes at rl-zoo's tuned settings, and the probe's share of training time.
+
+    Returns the median size per (algorithm, optimizer role), rounded to 2 significant digits: the trust-region
+    targets. The section compares them with ``rl_adaptive.sb3.UPDATE_TARGETS``.
+    """
+    from rl_adaptive.probe import POWERS
+    from rl_adaptive.sb3 import UPDATE_TARGETS
+
+    rows = load("update_sizes")
+    medians: dict[tuple[str, str], float] = {}
+    if not rows:
+        return medians
+    kinds = {("ppo", "policy"): "kl", ("a2c", "policy"): "kl", ("dqn", "policy"): "relative"}
+    kinds |= {("sac", "actor"): "kl", ("sac", "critic"): "relative"}
+    kinds |= {("td3", "actor"): "action", ("td3", "critic"): "relative"}
+    lines = [
+        "What one measured window moves at rl-zoo's tuned hyperparameters and budgets, the lr held constant at its "
+        "tuned value as on the grids (PPO's `lin_1e-3` becomes 1e-3): the wrapper with no rule (the bare optimizer, "
+        "bit for bit) and `AdaptiveCallback`'s probe on 256 transitions. A window is one PPO phase, "
+        "10 A2C phases (10 optimizer steps), one DQN phase (128 steps), or 100 SAC/TD3 gradient steps. `kl` is "
+        "KL(old || new) of the action distribution, `relative` the relative change of Q-values or critic "
+        "predictions, `action` the change of a deterministic actor's actions over the action range. The median "
+        "(2 significant digits) is the trust-region rule's target for that algorithm and optimizer "
+        "(`rl_adaptive.sb3.UPDATE_TARGETS`).",
+        "",
+        "| algorithm | env | optimizer | kind | seeds | windows | median size [25%, 75%] | UPDATE_TARGETS | "
+        "probe share of training time [min, max] | final return (median) |",
+        "|---|---|---|---|---:|---:|---|---:|---|---:|",
+    ]
+    mismatched = []
+    for algo in SUITES["update_sizes"]["algo"]:
+        sub = [r for r in rows if r["cell"]["algo"] == algo]
+        if not sub:
+            continue
+        shares = [r["probe_s"] / r["wall_s"] for r in sub]
+        finals = np.median([r["final"]["mean"] for r in sub])
+        for role in sorted({u["role"] for r in sub for u in r["updates"]}):
+            sizes = np.array([u["size"] for r in sub for u in r["updates"] if u["role"] == role])
+            median = _sig(float(np.median(sizes)))
+            medians[(algo, role)] = median
+            q1, q3 = np.percentile(sizes, [25, 75])
+            library = UPDATE_TARGETS.get(algo.upper(), {}).get(role)
+            if library != median:
+                mismatched.append(f"{algo.upper()} {role}")
+            kind = kinds.get((algo, role), "?")
+            lines.append(
+                f"| {algo.upper()} | {sub[0]['cell']['env']} | {role} | {kind} | {len(sub)} | {len(sizes)} | "
+                f"{median:.2g} [{q1:.2g}, {q3:.2g}] | {library if library is not None else '-'} | "
+                f"{100 * np.median(shares):.2f}% [{100 * min(shares):.2f}, {100 * max(shares):.2f}] | {finals:.1f} |"
+            )
+    lines += [
+        "",
+        "UPDATE_TARGETS matches these medians."
+        if not mismatched
+        else f"UPDATE_TARGETS differs from these medians for: {', '.join(mismatched)}.",
+        "",
+        f"The rule turns a size ratio into an lr ratio with the exponent of its kind ({POWERS}).",
+        "",
+        _provenance(rows),
+    ]
+    replace_section("update-sizes", "\n".join(lines))
+    return medians
+
+
+def screen() -> None:
+    """The every-algorithm issue's screen: each new rule on PPO and A2C, CartPole-v1, lr x {0.1, 1, 10}, 3 seeds."""
+    rows = load("screen")
+    if not rows:
+        return
+    spec = SUITES["screen"]
+    mults = spec["lr_mults"]
+    lines = [
+        "PPO and A2C on CartPole-v1 with rl-zoo's hyperparameters and budgets (PPO 100k steps, A2C 500k), a constant "
+        "lr of the tuned value (PPO 1e-3, A2C 7e-4) times 0.1, 1 and 10. Solved: mean return >= 475 over 10 "
+        "deterministic episodes. IQM of final returns over every cell of the algorithm, 95% stratified bootstrap CI "
+        "over seeds within each multiplier (rliable). `adam_rel` needs Adam: A2C's optimizer is RMSprop.",
+        "",
+    ]
+    for algo in spec["algo"]:
+        sub = [r for r in rows if r["cell"]["algo"] == algo]
+        if not sub:
+            continue
+        final: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for r in sub:
+            final[r["cell"]["variant"]][r["cell"]["lr_mult"]].append(r["final"]["mean"])
+        variants = [v for v in _variants(sub, "screen") if all(final[v][m] for m in mults)]
+        if not variants:
+            continue
+        n = min(len(final[v][m]) for v in variants for m in mults)
+        stats = iqm_ci({v: np.array([final[v][m][:n] for m in mults]).T for v in variants})
+        lines += [
+            f"**{algo.upper()}**, {n} seeds per cell:",
+            "",
+            "| variant | solved | " + " | ".join(f"lr x{m:g}" for m in mults) + " | IQM, all cells [95% CI] |",
+            "|---|---:|" + "---:|" * len(mults) + "---|",
+        ]
+        for v in variants:
+            solved = {m: int(np.sum(np.array(final[v][m][:n]) >= 475)) for m in mults}
+            total = sum(solved.values())
+            lines.append(
+                f"| {v} | {total}/{n * len(mults)} | "
+                + " | ".join(f"{solved[m]}/{n}" for m in mults)
+                + f" | {_fmt(stats[v])} |"
+            )
+        lines.append("")
+    lines.append(_provenance(rows))
+    replace_section("rl-screen", "\n".join(lines))
+
+
 def report() -> None:
+    update_sizes()
+    screen()
     grid = cartpole_grid()
     ll = lunarlander()
     identity = a2c_dqn()

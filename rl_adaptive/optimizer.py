@@ -222,8 +222,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         ):
             if value is not None:
                 options[key] = value
-        if adam_rel:
-            options["adam_rel"] = True
+        if adam_rel is not False:
+            options["adam_rel"] = adam_rel
         self.preset = preset
         self.options = self._check_options(options)
         self.adam_rel = self._check_adam_rel(options["adam_rel"])

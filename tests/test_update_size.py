@@ -1,0 +1,194 @@
+"""The update-size channel on real SB3 algorithms: what the probe measures, that it changes nothing else, the
+trust-region targets the callback sets, Adam-Rel driven by the callback, and save/load."""
+
+from __future__ import annotations
+
+import warnings
+
+import bitsandbytes as bnb
+import numpy as np
+import pytest
+import torch
+from sb3_contrib import QRDQN, TQC, RecurrentPPO
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common.env_util import make_vec_env
+
+from rl_adaptive import AdaptiveOptimizer
+from rl_adaptive.probe import POWERS
+from rl_adaptive.sb3 import DEFAULT_UPDATE_TARGETS, UPDATE_TARGETS, AdaptiveCallback, adaptive_policy_kwargs
+from tests.test_sb3 import TINY
+
+KINDS = {
+    PPO: {"policy": "kl"},
+    A2C: {"policy": "kl"},
+    DQN: {"policy": "relative"},
+    QRDQN: {"policy": "relative"},
+    SAC: {"actor": "kl", "critic": "relative"},
+    TQC: {"actor": "kl", "critic": "relative"},
+    TD3: {"actor": "action", "critic": "relative"},
+}
+
+
+def build(algo, seed=0, **rules):
+    env, kwargs, _ = TINY[algo]
+    policy = "MlpLstmPolicy" if algo is RecurrentPPO else "MlpPolicy"
+    return algo(policy, env, seed=seed, device="cpu", policy_kwargs=adaptive_policy_kwargs(algo, **rules), **kwargs)
+
+
+@pytest.mark.parametrize("algo", list(KINDS), ids=lambda a: a.__name__)
+def test_each_algorithm_is_probed_and_the_trust_region_rule_acts(algo):
+    model = build(algo, lr_rule="trust_region")
+    callback = AdaptiveCallback(probe_min_steps=8)
+    model.learn(TINY[algo][2], callback=callback)
+    assert {role: probe.kind for role, probe in callback.probes.items()} == KINDS[algo]
+    for role, optimizer in callback.optimizers.items():
+        kind = KINDS[algo][role]
+        stats = optimizer.signals["update"]
+        assert stats.count >= 2 and stats.skipped == 0, (role, stats)
+        assert 0.0 < stats.last < (2.0 if kind == "relative" else 50.0)
+        rule = optimizer.rules[0]
+        assert rule.power == POWERS[kind]
+        expected = UPDATE_TARGETS.get(algo.__name__, {}).get(role, DEFAULT_UPDATE_TARGETS[kind])
+        assert optimizer.target_update == rule.target == expected
+        assert optimizer.factors()["lr"] != 1.0, "tiny budgets are far from the target: the rule moves"
+    assert callback.probe_seconds > 0.0
+
+
+def test_the_kl_probe_agrees_with_an_independent_computation():
+    model = build(PPO, lr_rule="trust_region")
+    callback = AdaptiveCallback()
+    model.learn(256, callback=callback)  # one rollout: the window is open, nothing trained yet
+    batch, before, _ = callback._window
+    with torch.no_grad():
+        old = before["policy"].probs
+        for p in model.policy.action_net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        new = model.policy.get_distribution(batch.observations).distribution.probs
+    expected = (old * (old.log() - new.log())).sum(-1).mean().item()
+    assert callback.probes["policy"].measure(batch, before["policy"]) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("algo", [PPO, DQN, SAC], ids=lambda a: a.__name__)
+def test_probing_changes_nothing_the_algorithm_does(algo):
+    # The wrapper with no rule is the bare optimizer; the probe reads the buffers with its own generator and runs
+    # forward passes under no_grad: the trained parameters are bit for bit those of a run without the callback.
+    env, kwargs, steps = TINY[algo]
+    plain = algo("MlpPolicy", env, seed=3, device="cpu", **kwargs)
+    plain.learn(steps)
+    probed = build(algo, seed=3, preset="none")
+    callback = AdaptiveCallback(probe_min_steps=1)
+    probed.learn(steps, callback=callback)
+    assert sum(o.signals["update"].count for o in callback.optimizers.values()) > 0
+    for a, b in zip(plain.policy.parameters(), probed.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_update_sizes_are_logged_under_adaptive():
+    model = build(SAC, lr_rule="trust_region")
+    callback = AdaptiveCallback(probe_min_steps=50)
+    model.learn(TINY[SAC][2], callback=callback)
+    recorded = model.logger.name_to_value  # the callback's last record, not dumped after learn()
+    for role in ("actor", "critic"):
+        assert recorded[f"adaptive/signal/update/{role}"] == callback.optimizers[role].signals["update"].last
+
+
+def test_an_algorithm_without_a_probe_warns_once_naming_what_is_fed():
+    model = build(RecurrentPPO, lr_rule="trust_region")
+    with pytest.warns(UserWarning, match=r"no update-size probe for RecurrentPPO's policy.*fed reward, loss") as w:
+        model.learn(TINY[RecurrentPPO][2], callback=AdaptiveCallback())
+    assert sum("update-size probe" in str(x.message) for x in w) == 1
+    assert model.policy.optimizer.signals["update"].count == 0
+
+
+def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
+    model = build(PPO, lr_rule="trust_region", target_update=0.123)
+    callback = AdaptiveCallback()
+    model.learn(512, callback=callback)
+    assert model.policy.optimizer.target_update == 0.123
+    for bad in ({"probe_size": 0}, {"probe_min_steps": -3}, {"probe_size": 2.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            AdaptiveCallback(**bad)
+
+
+def test_a_non_finite_or_negative_update_size_is_skipped_and_counted():
+    opt = AdaptiveOptimizer(torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1), lr_rule="trust_region")
+    opt.target_update = 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not opt.step_update(float("nan"))
+        assert not opt.step_update(float("inf"))
+        assert not opt.step_update(-0.5)
+    assert opt.signals["update"].skipped == 3 and opt.lr == 0.1
+
+
+# -- Adam-Rel ------------------------------------------------------------------------------------------------------
+
+
+def _steps(optimizer):
+    return {int(state["step"]) for state in optimizer.state.values()}
+
+
+@pytest.mark.parametrize(
+    "base", [torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam, bnb.optim.Adam8bit], ids=lambda c: c.__name__
+)
+def test_new_rollout_resets_the_step_count_and_keeps_the_moments(base):
+    model = torch.nn.Linear(64, 64)
+    opt = AdaptiveOptimizer(base(model.parameters(), lr=1e-3), adam_rel=True)
+    for _ in range(5):
+        model(torch.randn(8, 64)).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad()
+    moments = {k: v.clone() for k, v in next(iter(opt.state.values())).items() if k != "step" and torch.is_tensor(v)}
+    assert _steps(opt) == {5}
+    opt.new_rollout()
+    assert _steps(opt) == {0}
+    state = next(iter(opt.state.values()))
+    assert all(torch.equal(state[k], v) for k, v in moments.items())
+    model(torch.randn(8, 64)).pow(2).mean().backward()
+    opt.step()
+    assert _steps(opt) == {1}
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_adam_rel_off_leaves_the_step_count_alone():
+    model = torch.nn.Linear(4, 4)
+    opt = AdaptiveOptimizer(torch.optim.Adam(model.parameters()), preset="none")
+    model(torch.randn(2, 4)).sum().backward()
+    opt.step()
+    opt.new_rollout()
+    assert _steps(opt) == {1}
+
+
+def test_adam_rel_needs_the_adam_family():
+    with pytest.raises(ValueError, match=r"adam_rel: .*Adam.*got SGD"):
+        AdaptiveOptimizer(torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1), adam_rel=True)
+    with pytest.raises(TypeError, match="adam_rel"):
+        AdaptiveOptimizer(torch.optim.Adam(torch.nn.Linear(2, 1).parameters()), adam_rel="yes")
+
+
+def test_the_callback_drives_adam_rel_and_it_survives_save_and_load(tmp_path):
+    model = build(PPO, preset="adam_rel")  # n_steps 256, batch 64, 2 epochs: 8 steps per phase
+    model.learn(1024, callback=AdaptiveCallback())
+    optimizer = model.policy.optimizer
+    assert optimizer.adam_rel and optimizer.step_count == 32
+    assert _steps(optimizer) == {8}  # reset before each of the 4 phases
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", env=make_vec_env("CartPole-v1"), device="cpu")
+    assert loaded.policy.optimizer.adam_rel and _steps(loaded.policy.optimizer) == {8}
+    state = loaded.policy.optimizer.state_dict()
+    plain = AdaptiveOptimizer(torch.optim.Adam(loaded.policy.parameters()), preset="none")
+    with pytest.raises(ValueError, match="adam_rel"):  # one built without Adam-Rel refuses it under strict
+        plain.load_state_dict(state)
+    loaded.learn(256, callback=AdaptiveCallback(), reset_num_timesteps=False)
+    assert _steps(loaded.policy.optimizer) == {8}
+
+
+def test_the_update_channel_and_its_target_survive_save_and_load(tmp_path):
+    model = build(DQN, lr_rule="trust_region")
+    model.learn(TINY[DQN][2], callback=AdaptiveCallback(probe_min_steps=10))
+    model.save(tmp_path / "dqn.zip")
+    loaded = DQN.load(tmp_path / "dqn.zip", device="cpu")
+    old, new = model.policy.optimizer, loaded.policy.optimizer
+    assert new.target_update == old.target_update
+    assert new.signals["update"].count == old.signals["update"].count > 0
+    assert np.isclose(new.factors()["lr"], old.factors()["lr"])
