@@ -473,11 +473,20 @@ def _sig(x: float, digits: int = 2) -> float:
 def update_sizes() -> dict[tuple[str, str], float]:
     """The update sizes each algorithm takes at rl-zoo's tuned settings, and the probe's share of training time.
 
-    Returns the median size per (algorithm, optimizer role), rounded to 2 significant digits: the trust-region
-    targets. The section compares them with ``rl_adaptive.sb3.UPDATE_TARGETS``.
+    Returns the median of what the trust-region rule reads (the update channel's fast average, replayed through
+    the same ``SignalStats``) per (algorithm, optimizer role), rounded to 2 significant digits: its targets. The
+    section compares them with ``rl_adaptive.sb3.UPDATE_TARGETS``.
     """
     from rl_adaptive.probe import POWERS
     from rl_adaptive.sb3 import UPDATE_TARGETS
+    from rl_adaptive.signals import SignalStats
+
+    def smoothed(sizes: list[float]) -> list[float]:
+        stats, out = SignalStats(), []  # the optimizer's default signal_betas
+        for size in sizes:
+            stats.push(size)
+            out.append(stats.fast)
+        return out
 
     rows = load("update_sizes")
     medians: dict[tuple[str, str], float] = {}
@@ -492,13 +501,15 @@ def update_sizes() -> dict[tuple[str, str], float]:
         "bit for bit) and `AdaptiveCallback`'s probe on 256 transitions. A window is one PPO phase, "
         "10 A2C phases (10 optimizer steps), one DQN phase (128 steps), or 100 SAC/TD3 gradient steps. `kl` is "
         "KL(old || new) of the action distribution, `relative` the relative change of Q-values or critic "
-        "predictions, `action` the change of a deterministic actor's actions over the action range. The median "
-        "(2 significant digits) is the trust-region rule's target for that algorithm and optimizer "
-        "(`rl_adaptive.sb3.UPDATE_TARGETS`).",
+        "predictions, `action` the change of a deterministic actor's actions over the action range. The rule reads "
+        "the channel's fast average (EMA 0.8, bias-corrected); the median of that average over every window of "
+        "every seed (2 significant digits) is the trust-region target for the algorithm and optimizer "
+        "(`rl_adaptive.sb3.UPDATE_TARGETS`). The probe's share of training time is its own measured seconds "
+        "(snapshots and measures) over the run's wall time.",
         "",
-        "| algorithm | env | optimizer | kind | seeds | windows | median size [25%, 75%] | UPDATE_TARGETS | "
-        "probe share of training time [min, max] | final return (median) |",
-        "|---|---|---|---|---:|---:|---|---:|---|---:|",
+        "| algorithm | env | optimizer | kind | seeds | windows | size: median [25%, 75%] | fast average: median "
+        "[25%, 75%] | UPDATE_TARGETS | probe share of training time, median [min, max] | final return (median) |",
+        "|---|---|---|---|---:|---:|---|---|---:|---|---:|",
     ]
     mismatched = []
     for algo in SUITES["update_sizes"]["algo"]:
@@ -508,17 +519,21 @@ def update_sizes() -> dict[tuple[str, str], float]:
         shares = [r["probe_s"] / r["wall_s"] for r in sub]
         finals = np.median([r["final"]["mean"] for r in sub])
         for role in sorted({u["role"] for r in sub for u in r["updates"]}):
-            sizes = np.array([u["size"] for r in sub for u in r["updates"] if u["role"] == role])
-            median = _sig(float(np.median(sizes)))
+            per_run = [[u["size"] for u in r["updates"] if u["role"] == role] for r in sub]
+            sizes = np.concatenate([np.array(x, dtype=float) for x in per_run])
+            fast = np.concatenate([np.array(smoothed(x), dtype=float) for x in per_run])
+            median = _sig(float(np.median(fast)))
             medians[(algo, role)] = median
             q1, q3 = np.percentile(sizes, [25, 75])
+            f1, f3 = np.percentile(fast, [25, 75])
             library = UPDATE_TARGETS.get(algo.upper(), {}).get(role)
             if library != median:
                 mismatched.append(f"{algo.upper()} {role}")
             kind = kinds.get((algo, role), "?")
             lines.append(
                 f"| {algo.upper()} | {sub[0]['cell']['env']} | {role} | {kind} | {len(sub)} | {len(sizes)} | "
-                f"{median:.2g} [{q1:.2g}, {q3:.2g}] | {library if library is not None else '-'} | "
+                f"{np.median(sizes):.2g} [{q1:.2g}, {q3:.2g}] | {median:.2g} [{f1:.2g}, {f3:.2g}] | "
+                f"{library if library is not None else '-'} | "
                 f"{100 * np.median(shares):.2f}% [{100 * min(shares):.2f}, {100 * max(shares):.2f}] | {finals:.1f} |"
             )
     lines += [

@@ -377,13 +377,13 @@ class KLRule(Rule):
 
 
 class TrustRegionRule(Rule):
-    r"""Trust-region learning rate: keep each training phase's update size near a target.
+    r"""Trust-region learning rate: keep the update size near a target.
 
-    Reads the ``"update"`` channel: how far one training phase moved what the optimizer trains, measured on a
-    probe batch (the policy's KL(old || new) for stochastic policies, the relative change of the predictions for
+    Reads the ``"update"`` channel: how far a training phase moved what the optimizer trains, measured on a probe
+    batch (the policy's KL(old || new) for stochastic policies, the relative change of the predictions for
     Q-networks and critics, the action change over the action range for deterministic actors; see
-    ``rl_adaptive.probe``). With ``u`` the latest update size and ``r = (u / target) ** power``, the lr ratio
-    that would have given the target size::
+    ``rl_adaptive.probe``). With ``u`` the channel's fast average (one window's size is noisy: A2C's spans a factor
+    of 10 between its quartiles) and ``r = (u / target) ** power``, the lr ratio that would have given the target::
 
         r > band:       factor <- factor / min(r, change)      (too large a step: shrink)
         r < 1 / band:   factor <- factor * min(1 / r, change)  (too small a step: grow)
@@ -392,8 +392,8 @@ class TrustRegionRule(Rule):
     ``power`` is 1 / (how the size grows with the lr): 0.5 for a KL (quadratic in the step), 1 for a relative
     change (linear). The dead band is a factor ``band`` of lr either way (a KL within ``[target / 4, 4 target]``
     or a relative change within ``[target / 2, 2 target]`` for ``band=2``): it leaves a well-tuned lr alone.
-    ``change`` caps each move. With ``target=None`` the rule waits until one is set (``AdaptiveCallback`` sets
-    its algorithm family's, ``rl_adaptive.sb3.UPDATE_TARGETS``).
+    ``change`` caps each move, small because the average lags. With ``target=None`` the rule waits until one is
+    set (``AdaptiveCallback`` sets its algorithm family's, ``rl_adaptive.sb3.UPDATE_TARGETS``).
     """
 
     channel = "update"
@@ -404,7 +404,7 @@ class TrustRegionRule(Rule):
         *,
         power: float = 1.0,
         band: float = 2.0,
-        change: float = 1.5,
+        change: float = 1.2,
         bounds: tuple[float, float] = (0.01, 10.0),
         warmup: int = 0,
     ) -> None:
@@ -417,7 +417,7 @@ class TrustRegionRule(Rule):
     def update(self, stats: SignalStats) -> None:
         if self.target is None:
             return
-        u = stats.last
+        u = stats.fast
         if u <= 0.0:  # no movement at all: as small a step as can be
             self.factor *= self.change
             return

@@ -196,7 +196,8 @@ class AdaptiveCallback(BaseCallback):
         reward_aggregate: ``"mean"``, ``"median"``, ``"max"``, ``"min"``, ``"last"`` or a callable on the list of
             returns.
         log_prefix: prefix of the logged scalars.
-        probe: measure the update size (default True).
+        probe: measure the update size: ``"auto"`` (default) when some adaptive optimizer has a rule that reads
+            it (``lr_rule="trust_region"``), ``True`` always (to log it), ``False`` never.
         probe_size: transitions in the probe batch (default 256).
         probe_min_steps: fewest optimizer steps a measured window spans (default: 10 on-policy, 100 off-policy);
             a window always ends after a training phase.
@@ -209,7 +210,7 @@ class AdaptiveCallback(BaseCallback):
         kl_key: str | None = "auto",
         reward_aggregate: str | Callable[[Sequence[float]], float] = "mean",
         log_prefix: str = "adaptive",
-        probe: bool = True,
+        probe: bool | str = "auto",
         probe_size: int = 256,
         probe_min_steps: int | None = None,
         probe_seed: int = 0,
@@ -219,7 +220,9 @@ class AdaptiveCallback(BaseCallback):
         for name, value, low in (("probe_size", probe_size, 1), ("probe_min_steps", probe_min_steps, 1)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        self.probe = bool(probe)
+        if probe not in (True, False, "auto"):
+            raise ValueError(f"probe: expected True, False or 'auto', got {probe!r}")
+        self.probe = probe
         self.probe_size = probe_size
         self.probe_min_steps = probe_min_steps
         self._probe_rng = np.random.default_rng(probe_seed)
@@ -287,9 +290,11 @@ class AdaptiveCallback(BaseCallback):
         on_policy = isinstance(self.model, OnPolicyAlgorithm)
         if self.probe_min_steps is None:
             self.probe_min_steps = 10 if on_policy else 100
-        self.probes = build_probes(self.model, list(self.optimizers)) if self.probe else {}
-        unprobed = [role for role in self.optimizers if role not in self.probes]
-        if self.probe and unprobed:
+        reads = [role for role, o in self.optimizers.items() if any(r.channel == "update" for r in o.rules)]
+        wanted = list(self.optimizers) if self.probe is True else reads if self.probe == "auto" else []
+        self.probes = build_probes(self.model, wanted)
+        unprobed = [role for role in wanted if role not in self.probes]
+        if unprobed:
             fed = ["reward"] + [f"loss ({', '.join(k)})" for k in self.loss_keys.values()]
             fed += [f"kl ({self.kl_key})"] if self.kl_key else []
             warnings.warn(

@@ -115,6 +115,7 @@ def train_agent(
     tensorboard: bool = True,
     verbose: int = 0,
     extra_callbacks: list[BaseCallback] | tuple[BaseCallback, ...] = (),
+    callback_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``agent`` with its fixed base optimizer (``variant="fixed"``) or the adaptive one, and evaluate it.
 
@@ -128,6 +129,7 @@ def train_agent(
         eval_every: evaluate every this many steps (``eval_episodes`` deterministic episodes); None: final only.
         final_episodes: deterministic episodes of the final evaluation.
         extra_callbacks: more SB3 callbacks, run after the adaptive callback and the recorder.
+        callback_kwargs: keyword arguments of the :class:`~rl_adaptive.sb3.AdaptiveCallback` (``probe=True``).
 
     Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
     ``interrupted`` (True after Ctrl-C, with everything written so far).
@@ -163,7 +165,7 @@ def train_agent(
         every=max(1, timesteps // 400), eval_every=eval_every, eval_env=eval_env, eval_episodes=eval_episodes
     )
     callbacks: list[BaseCallback] = [recorder]
-    adaptive_callback = AdaptiveCallback() if variant != "fixed" else None
+    adaptive_callback = AdaptiveCallback(**(callback_kwargs or {})) if variant != "fixed" else None
     if adaptive_callback is not None:
         callbacks.insert(0, adaptive_callback)
     callbacks += list(extra_callbacks)

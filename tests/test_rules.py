@@ -204,30 +204,29 @@ def test_damped_reward_trend_moves_less_than_trend():
 
 def test_trust_region_rule_keeps_the_update_size_near_its_target():
     opt = sgd(lr_rule="trust_region", target_update=0.01)
-    for _ in range(3):
+    for _ in range(20):
         opt.step_update(0.015)  # inside the dead band [0.005, 0.02] (band 2, power 1): unchanged
     assert opt.lr == pytest.approx(0.1)
-    opt.step_update(0.03)  # 3x the target: the lr that gave the target is 3x smaller; one move is capped at 1.5
-    assert opt.lr == pytest.approx(0.1 / 1.5)
-    opt.step_update(0.025)  # 2.5x: 1.5 again
-    opt.step_update(0.0045)  # 1 / 2.22: grows by the cap
-    assert opt.lr == pytest.approx(0.1 / 1.5)
-    for _ in range(40):
+    opt.step_update(0.1)  # the fast average: 0.8 * 0.015 + 0.2 * 0.1 = 0.032, 3.2x the target; a move is capped
+    assert opt.signals["update"].fast == pytest.approx(0.032, rel=0.01)
+    assert opt.lr == pytest.approx(0.1 / 1.2)
+    for _ in range(100):
         opt.step_update(1.0)
     assert opt.lr == pytest.approx(0.1 * 0.01)  # the rule's lower bound
-    for _ in range(40):
+    for _ in range(100):
         opt.step_update(0.0)  # no movement at all: grow
     assert opt.lr == pytest.approx(0.1 * 10.0)  # the knob's upper bound
 
 
 def test_trust_region_power_reads_a_kl_as_quadratic_in_the_lr():
     rule = TrustRegionRule(0.01, power=0.5, change=10.0, warmup=0)
-    stats = SignalStats()
+    stats = SignalStats(beta_fast=0.5)
     stats.push(0.04)  # KL 4x the target: inside the band (lr ratio sqrt(4) = 2 = band)
     rule.observe(stats)
     assert rule.factor == 1.0
-    stats.push(0.09)  # 9x: the lr was 3x too large
+    stats.push(0.115)  # fast average (0.5 * 0.5 * 0.04 + 0.5 * 0.115) / 0.75 = 0.09: 9x, the lr was 3x too large
     rule.observe(stats)
+    assert stats.fast == pytest.approx(0.09)
     assert rule.factor == pytest.approx(1.0 / 3.0)
 
 

@@ -76,7 +76,7 @@ def test_probing_changes_nothing_the_algorithm_does(algo):
     plain = algo("MlpPolicy", env, seed=3, device="cpu", **kwargs)
     plain.learn(steps)
     probed = build(algo, seed=3, preset="none")
-    callback = AdaptiveCallback(probe_min_steps=1)
+    callback = AdaptiveCallback(probe=True, probe_min_steps=1)  # no rule reads it: probe anyway
     probed.learn(steps, callback=callback)
     assert sum(o.signals["update"].count for o in callback.optimizers.values()) > 0
     for a, b in zip(plain.policy.parameters(), probed.policy.parameters(), strict=True):
@@ -105,9 +105,17 @@ def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
     callback = AdaptiveCallback()
     model.learn(512, callback=callback)
     assert model.policy.optimizer.target_update == 0.123
-    for bad in ({"probe_size": 0}, {"probe_min_steps": -3}, {"probe_size": 2.5}):
+    for bad in ({"probe_size": 0}, {"probe_min_steps": -3}, {"probe_size": 2.5}, {"probe": "always"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             AdaptiveCallback(**bad)
+
+
+def test_no_probe_when_no_rule_reads_the_update_size():
+    model = build(PPO, lr_rule="kl")  # the default preset: probing would cost time for nothing
+    callback = AdaptiveCallback()
+    model.learn(512, callback=callback)
+    assert callback.probes == {} and callback.probe_seconds == 0.0
+    assert model.policy.optimizer.signals["update"].count == 0
 
 
 def test_a_non_finite_or_negative_update_size_is_skipped_and_counted():
