@@ -61,7 +61,10 @@ KL_ALGOS = frozenset({"PPO", "RecurrentPPO", "MaskablePPO"})
 #: no ``target_update`` of its own. Chosen by the benchmark (BENCHMARKS.md, "Update sizes at the tuned lr"): the
 #: median size a phase takes at rl-zoo's tuned hyperparameters. ``"kl"`` sizes are a KL, the others relative changes
 #: (see :mod:`rl_adaptive.probe`). Algorithms not listed use :data:`DEFAULT_UPDATE_TARGETS` by kind.
-UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {}
+UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
+    "PPO": {"policy": 0.0017},
+    "A2C": {"policy": 0.012},
+}
 #: Fallback target per kind of update size.
 DEFAULT_UPDATE_TARGETS: Mapping[str, float] = {"kl": 0.01, "relative": 0.05, "action": 0.05}
 # Algorithms whose ActorCriticPolicy adds eps=1e-5 to exactly torch.optim.Adam when given no optimizer_kwargs.
