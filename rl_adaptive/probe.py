@@ -122,7 +122,7 @@ def _probe_for(model: BaseAlgorithm, role: str) -> Probe | None:
         if hasattr(policy, "q_net"):
             return Probe(role, "relative", lambda b: policy.q_net(b.observations), _relative)
         return None
-    module = getattr(policy, role, None)
+    module: Any = getattr(policy, role, None)
     if not isinstance(module, torch.nn.Module) or type(module).forward is torch.nn.Module.forward:
         return None
     if role == "actor":
