@@ -122,9 +122,10 @@ def _probe_for(model: BaseAlgorithm, role: str) -> Probe | None:
         if hasattr(policy, "q_net"):
             return Probe(role, "relative", lambda b: policy.q_net(b.observations), _relative)
         return None
-    module: Any = getattr(policy, role, None)
-    if not isinstance(module, torch.nn.Module) or type(module).forward is torch.nn.Module.forward:
+    found = getattr(policy, role, None)
+    if not isinstance(found, torch.nn.Module) or type(found).forward is torch.nn.Module.forward:
         return None
+    module: Any = found
     if role == "actor":
         if hasattr(module, "get_action_dist_params"):  # SAC, TQC: a squashed Gaussian (tanh keeps the KL)
 
