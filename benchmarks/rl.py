@@ -93,7 +93,11 @@ SUITES: dict[str, dict[str, Any]] = {
 }
 #: Variants that apply to some algorithms only: Adam-Rel needs an Adam-family optimizer (A2C's is RMSprop); the KL
 #: rule reads PPO's recorded KL (elsewhere it is the bare optimizer, shown by the a2c_dqn suite).
-ONLY_FOR: dict[str, frozenset[str]] = {"adam_rel": frozenset({"ppo", "dqn", "sac", "td3"}), "kl": frozenset({"ppo"})}
+ONLY_FOR: dict[str, frozenset[str]] = {
+    "adam_rel": frozenset({"ppo", "dqn", "sac", "td3"}),
+    "kl": frozenset({"ppo"}),
+    "trust_region_k5": frozenset({"ppo"}),  # A2C's phase is one step
+}
 
 
 #: Variants that are not presets (yet): keyword arguments of ``AdaptiveOptimizer``, measured before any of them
@@ -102,7 +106,12 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # The KL rule with a looser target. On LunarLander the KL stays inside the default band [0.005, 0.02] for the
     # first half of training, so `kl` leaves the lr alone there; with 0.02 the band is [0.01, 0.04].
     "kl_target_0.02": {"lr_rule": "kl", "target_kl": 0.02},
+    # The trust-region rule measured inside PPO's training phase, every 5 optimizer steps (rsl_rl adapts per
+    # minibatch), against once per phase (`trust_region`).
+    "trust_region_k5": {"lr_rule": "trust_region"},
 }
+#: AdaptiveCallback keywords of the experiments that need them.
+EXPERIMENT_CALLBACKS: dict[str, dict[str, Any]] = {"trust_region_k5": {"probe_every": 5}}
 
 
 def adaptive_kwargs(variant: str) -> dict[str, Any] | None:
@@ -242,7 +251,7 @@ def run_cell(cell: Cell) -> str:
             learning_rate=cell.lr,
             final_episodes=10,
             tensorboard=False,
-            callback_kwargs=SUITES[cell.suite].get("callback"),
+            callback_kwargs={**SUITES[cell.suite].get("callback", {}), **EXPERIMENT_CALLBACKS.get(cell.variant, {})},
         )
         result["curve"] = _downsample(result["curve"])
     payload = {

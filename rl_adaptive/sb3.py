@@ -204,6 +204,11 @@ class AdaptiveCallback(BaseCallback):
         probe_size: transitions in the probe batch (default 256).
         probe_min_steps: fewest optimizer steps a measured window spans (default: 10 on-policy, 100 off-policy);
             a window always ends after a training phase.
+        probe_every: on-policy only: also measure inside each training phase, every this many optimizer steps (a
+            step post-hook; rsl_rl adapts PPO's lr per minibatch). Each measure is the update of those steps, and
+            a target taken from :data:`UPDATE_TARGETS` is scaled to them: ``target * (k / W) ** (1 / power)``, W
+            the calibration window's steps (a step's worth of KL adds up quadratically, a relative change
+            linearly). Default None: once per window.
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
     """
 
@@ -216,11 +221,16 @@ class AdaptiveCallback(BaseCallback):
         probe: bool | str = "auto",
         probe_size: int = 256,
         probe_min_steps: int | None = None,
+        probe_every: int | None = None,
         probe_seed: int = 0,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        for name, value, low in (("probe_size", probe_size, 1), ("probe_min_steps", probe_min_steps, 1)):
+        for name, value, low in (
+            ("probe_size", probe_size, 1),
+            ("probe_min_steps", probe_min_steps, 1),
+            ("probe_every", probe_every, 1),
+        ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if probe not in (True, False, "auto"):
@@ -228,6 +238,8 @@ class AdaptiveCallback(BaseCallback):
         self.probe = probe
         self.probe_size = probe_size
         self.probe_min_steps = probe_min_steps
+        self.probe_every = probe_every
+        self._hooks: list[Any] = []
         self._probe_rng = np.random.default_rng(probe_seed)
         self.probes: dict[str, Probe] = {}
         #: Seconds spent probing (snapshots and measures), for the cost benchmark.
@@ -306,6 +318,11 @@ class AdaptiveCallback(BaseCallback):
                 UserWarning,
                 stacklevel=2,
             )
+        if self.probe_every is not None and not on_policy:
+            raise ValueError(
+                f"probe_every: measures inside on-policy training phases only; {_algo_name(self.model)} is "
+                "off-policy, where probe_min_steps sets the window"
+            )
         algo_targets = UPDATE_TARGETS.get(_algo_name(self.model), {})
         for role, probe in self.probes.items():
             optimizer = self.optimizers[role]
@@ -313,7 +330,39 @@ class AdaptiveCallback(BaseCallback):
             for rule in rules:
                 rule.power = POWERS[probe.kind]
             if rules and optimizer.target_update is None:
-                optimizer.target_update = algo_targets.get(role, DEFAULT_UPDATE_TARGETS[probe.kind])
+                target = algo_targets.get(role, DEFAULT_UPDATE_TARGETS[probe.kind])
+                if self.probe_every is not None:
+                    target *= (self.probe_every / self._calibration_steps()) ** (1.0 / POWERS[probe.kind])
+                optimizer.target_update = target
+        if self.probe_every is not None:
+            for role in self.probes:
+                self._hooks.append(self.optimizers[role].register_step_post_hook(self._in_phase_probe(role)))
+
+    def _calibration_steps(self) -> int:
+        """Optimizer steps of the window UPDATE_TARGETS was measured on: whole phases of at least 10 steps."""
+        model: Any = self.model
+        batch = getattr(model, "batch_size", None) or model.n_steps * model.n_envs  # A2C: one step per phase
+        phase = getattr(model, "n_epochs", 1) * math.ceil(model.n_steps * model.n_envs / batch)
+        return phase * math.ceil(10 / phase)
+
+    def _in_phase_probe(self, role: str) -> Callable[..., None]:
+        probe = self.probes[role]
+
+        def hook(optimizer: AdaptiveOptimizer, args: Any, kwargs: Any) -> None:
+            if self._window is None or self.probe_every is None:
+                return
+            batch, before, steps = self._window
+            if optimizer.step_count - steps[role] < self.probe_every:
+                return
+            start = time.perf_counter()
+            size = probe.measure(batch, before[role])
+            optimizer.step_update(size)
+            self._fed[f"update/{role}" if len(self.optimizers) > 1 else "update"] = size
+            before[role] = probe.snapshot(batch)
+            steps[role] = optimizer.step_count
+            self.probe_seconds += time.perf_counter() - start
+
+        return hook
 
     # -- reward channel ------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -327,8 +376,8 @@ class AdaptiveCallback(BaseCallback):
         if isinstance(self.model, OnPolicyAlgorithm):
             for optimizer in self.optimizers.values():
                 optimizer.new_rollout()
-        if self.probes and self._window is None:
-            self._open_window()
+        if self.probes and (self._window is None or self.probe_every is not None):
+            self._open_window()  # with probe_every: a fresh batch for each phase, measured by the step hook
         if not self._returns:
             return
         reward = float(self._aggregate(self._returns))
@@ -343,7 +392,7 @@ class AdaptiveCallback(BaseCallback):
         if updates != self._seen_updates:  # a training phase ran since we last looked
             self._seen_updates = updates
             self._feed_training_signals()
-        if self._window is not None:
+        if self._window is not None and self.probe_every is None:
             self._close_window()
         self._log()
 
@@ -429,4 +478,7 @@ class AdaptiveCallback(BaseCallback):
             self.logger.record(f"{prefix}/signal/{name}", value)
 
     def _on_training_end(self) -> None:
+        for handle in self._hooks:  # a later learn() with a new callback registers its own
+            handle.remove()
+        self._hooks.clear()
         self._log()

@@ -142,6 +142,19 @@ def test_no_probe_when_no_rule_reads_the_update_size():
     assert model.policy.optimizer.signals["update"].count == 0
 
 
+def test_probing_inside_the_phase_every_k_steps():
+    model = build(PPO, lr_rule="trust_region")  # 4 minibatches x 2 epochs: 8 optimizer steps per phase
+    callback = AdaptiveCallback(probe_every=2)
+    model.learn(1024, callback=callback)  # 4 phases
+    optimizer = model.policy.optimizer
+    assert optimizer.signals["update"].count == 4 * 8 // 2
+    # the PPO target, per phase of 8 steps (rounded up to the 10-step window: 16 steps), scaled to 2 steps as a KL
+    assert optimizer.target_update == pytest.approx(UPDATE_TARGETS["PPO"]["policy"] * (2 / 16) ** 2)
+    assert not optimizer._optimizer_step_post_hooks, "the hooks leave with the callback"
+    with pytest.raises(ValueError, match="probe_every: .*on-policy"):
+        build(DQN, lr_rule="trust_region").learn(200, callback=AdaptiveCallback(probe_every=2))
+
+
 def test_a_non_finite_or_negative_update_size_is_skipped_and_counted():
     opt = AdaptiveOptimizer(torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1), lr_rule="trust_region")
     opt.target_update = 0.01
