@@ -151,7 +151,7 @@ def test_probing_inside_the_phase_every_k_steps():
     # the PPO target, per phase of 8 steps (rounded up to the 10-step window: 16 steps), scaled to 2 steps as a KL
     assert optimizer.target_update == pytest.approx(UPDATE_TARGETS["PPO"]["policy"] * (2 / 16) ** 2)
     assert not optimizer._optimizer_step_post_hooks, "the hooks leave with the callback"
-    with pytest.raises(ValueError, match="probe_every: .*on-policy"):
+    with pytest.raises(ValueError, match=r"probe_every: .*on-policy"):
         build(DQN, lr_rule="trust_region").learn(200, callback=AdaptiveCallback(probe_every=2))
 
 
