@@ -58,9 +58,10 @@ DEFAULT_LOSS_KEYS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
 #: Algorithms that record a policy KL (``train/approx_kl``), fed to the "kl" rule by default.
 KL_ALGOS = frozenset({"PPO", "RecurrentPPO", "MaskablePPO"})
 #: Target update size of the ``"trust_region"`` rule per algorithm and optimizer role, used when the optimizer has
-#: no ``target_update`` of its own. Chosen by the benchmark (BENCHMARKS.md, "Update sizes at the tuned lr"): the
-#: median size a phase takes at rl-zoo's tuned hyperparameters. ``"kl"`` sizes are a KL, the others relative changes
-#: (see :mod:`rl_adaptive.probe`). Algorithms not listed use :data:`DEFAULT_UPDATE_TARGETS` by kind.
+#: no ``target_update`` of its own. Chosen by the benchmark (BENCHMARKS.md, "update sizes at the tuned lr", suite
+#: ``update_sizes``): the median of what the rule reads (the update channel's fast average) at rl-zoo's tuned
+#: hyperparameters with the lr held constant. ``"kl"`` sizes are a KL, the others relative changes (see
+#: :mod:`rl_adaptive.probe`). Algorithms not listed use :data:`DEFAULT_UPDATE_TARGETS` by kind (not calibrated).
 UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
     "PPO": {"policy": 0.0017},
     "A2C": {"policy": 0.012},
