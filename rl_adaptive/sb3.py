@@ -162,6 +162,14 @@ def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimize
     return {role: opt for role, opt in find_optimizers(model).items() if isinstance(opt, AdaptiveOptimizer)}
 
 
+def _recorded(key: str, recorded: Mapping[str, Any]) -> float | None:
+    """The value SB3's logger holds for ``key``, or None if it holds none (or not a number)."""
+    try:
+        return float(recorded[key]) if key in recorded else None
+    except (TypeError, ValueError):
+        return None
+
+
 class AdaptiveCallback(BaseCallback):
     """Feed episode returns, recorded losses and PPO's KL into every :class:`AdaptiveOptimizer` of the model.
 
@@ -172,8 +180,9 @@ class AdaptiveCallback(BaseCallback):
     * **Loss**: after each training phase, the losses SB3 recorded are fed through ``step_loss`` to the optimizer
       they belong to (``loss_keys``; default :data:`DEFAULT_LOSS_KEYS`: PPO's value and policy-gradient loss, A2C's
       value and policy loss, DQN's loss, the critic loss to SAC/TD3's critic and the actor loss to their actor).
-      The keys of one optimizer are summed into one value. A value equal to the one fed last for that key is
-      taken as not recorded again (TD3 records its actor loss only on delayed policy updates) and skipped.
+      The keys of one optimizer are summed into one value. An optimizer's losses are fed after a phase in which
+      its own step count moved (TD3's actor only after its delayed updates), so a value that repeats is fed
+      again.
     * **KL**: ``train/approx_kl`` (``kl_key``) is fed through ``step_kl`` to the ``"policy"`` optimizer, so
       ``lr_rule="kl"`` works out of the box with PPO.
     * **Update size**: for every adaptive optimizer, how far a training phase moved what it trains, measured on a
@@ -266,8 +275,7 @@ class AdaptiveCallback(BaseCallback):
         self.optimizers: dict[str, AdaptiveOptimizer] = {}
         self.loss_keys: dict[str, tuple[str, ...]] = {}
         self._returns: list[float] = []
-        self._seen_updates = 0
-        self._last_fed: dict[str, float] = {}
+        self._steps_seen: dict[str, int] = {}
         self._seen_keys: set[str] = set()
         self._phases = 0
         self._fed: dict[str, float] = {}
@@ -299,7 +307,7 @@ class AdaptiveCallback(BaseCallback):
             self.kl_key = "train/approx_kl" if _algo_name(self.model) in KL_ALGOS else None
         else:
             self.kl_key = self._kl_key_arg
-        self._seen_updates = int(getattr(self.model, "_n_updates", 0))
+        self._steps_seen = {role: optimizer.step_count for role, optimizer in self.optimizers.items()}
         self._init_probes()
 
     def _init_probes(self) -> None:
@@ -389,10 +397,13 @@ class AdaptiveCallback(BaseCallback):
 
     # -- loss and KL channels ------------------------------------------------------------------------------
     def _on_rollout_start(self) -> None:
-        updates = int(getattr(self.model, "_n_updates", 0))
-        if updates != self._seen_updates:  # a training phase ran since we last looked
-            self._seen_updates = updates
-            self._feed_training_signals()
+        # A training phase ran for every optimizer whose own step count moved since we last looked: counted from
+        # what the library sees, not from SB3's private counters.
+        stepped = [role for role, opt in self.optimizers.items() if opt.step_count != self._steps_seen[role]]
+        if stepped:
+            for role in stepped:
+                self._steps_seen[role] = self.optimizers[role].step_count
+            self._feed_training_signals(stepped)
         if self._window is not None and self.probe_every is None:
             self._close_window()
         self._log()
@@ -423,10 +434,10 @@ class AdaptiveCallback(BaseCallback):
         self._window = None
         self.probe_seconds += time.perf_counter() - start
 
-    def _feed_training_signals(self) -> None:
+    def _feed_training_signals(self, stepped: list[str]) -> None:
         recorded = self.model.logger.name_to_value
-        wanted = [k for keys in self.loss_keys.values() for k in keys]
-        if self.kl_key and "policy" in self.optimizers:
+        wanted = [k for role, keys in self.loss_keys.items() if role in stepped for k in keys]
+        if self.kl_key and "policy" in stepped:
             wanted.append(self.kl_key)
         self._seen_keys.update(k for k in wanted if k in recorded)
         self._phases += 1
@@ -441,30 +452,18 @@ class AdaptiveCallback(BaseCallback):
                     stacklevel=2,
                 )
         for role, keys in self.loss_keys.items():
-            values = [self._fresh(k, recorded) for k in keys]
+            if role not in stepped:
+                continue  # TD3's actor between its delayed updates: what is recorded is from an older phase
+            values = [_recorded(k, recorded) for k in keys]
             if values and all(v is not None for v in values):
                 loss = float(sum(values))  # type: ignore[arg-type]
                 self.optimizers[role].step_loss(loss)
                 self._fed[f"loss/{role}" if len(self.optimizers) > 1 else "loss"] = loss
-        if self.kl_key and "policy" in self.optimizers:
-            kl = self._fresh(self.kl_key, recorded)
+        if self.kl_key and "policy" in stepped:
+            kl = _recorded(self.kl_key, recorded)
             if kl is not None:
                 self.optimizers["policy"].step_kl(kl)
                 self._fed["kl"] = kl
-
-    def _fresh(self, key: str, recorded: Mapping[str, Any]) -> float | None:
-        """The recorded value of ``key`` if it is new since the last feed, else None."""
-        if key not in recorded:
-            return None
-        try:
-            value = float(recorded[key])
-        except (TypeError, ValueError):
-            return None
-        previous = self._last_fed.get(key)
-        if previous is not None and (value == previous or (math.isnan(value) and math.isnan(previous))):
-            return None
-        self._last_fed[key] = value
-        return value
 
     # -- logging -------------------------------------------------------------------------------------------
     def _log(self) -> None:
