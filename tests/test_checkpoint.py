@@ -11,7 +11,7 @@ import bitsandbytes as bnb
 import pytest
 import torch
 
-from rl_adaptive import AdaptiveOptimizer
+from rl_adaptive import AdaptiveOptimizer, Rule
 from tests.conftest import make_problem
 
 # RULES holds a rule for every knob; each base lacks some of them, which warns by design.
@@ -205,3 +205,44 @@ def test_sb3_loads_a_fixed_models_optimizer_into_an_adaptive_policy(tmp_path):
         adaptive.policy.optimizer.optimizer.state_dict()["state"].keys()
         == fixed.policy.optimizer.state_dict()["state"].keys()
     )
+
+
+class _CountingRule(Rule):
+    """A user's rule with counters of its own and no state_dict code: halve the lr every 3rd loss above 1."""
+
+    channel = "loss"
+
+    def __init__(self) -> None:
+        super().__init__(bounds=(0.01, 1.0), warmup=0)
+        self._seen = 0
+        self._high = 0.0
+        self.spikes = 0  # public and listed in state_fields
+        self.threshold = 1.0  # a setting: public, not state
+
+    state_fields = ("spikes",)
+
+    def update(self, stats):
+        self._seen += 1
+        if stats.last > self.threshold:
+            self.spikes += 1
+            self._high = max(self._high, stats.last)
+            if self.spikes % 3 == 0:
+                self.factor *= 0.5
+
+
+def test_a_user_rules_own_state_round_trips_with_no_code_of_its_own():
+    model, _, _ = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), lr_rule=_CountingRule())
+    for value in [2.0, 0.5, 3.0, 0.1, 4.0, 2.5]:
+        opt.step_loss(value)
+    saved = _roundtrip(opt.state_dict())
+    assert saved["adaptive"]["rules"][0]["state"] == {"factor": 0.5, "spikes": 4, "seen": 6, "high": 4.0}
+    fresh = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), lr_rule=_CountingRule())
+    fresh.load_state_dict(saved)
+    rule = fresh.rules[0]
+    assert (rule.factor, rule.spikes, rule._seen, rule._high) == (0.5, 4, 6, 4.0)
+    assert type(rule._seen) is int and type(rule._high) is float
+    for opt_ in (opt, fresh):  # both go on identically: two more spikes, the 6th halves again
+        opt_.step_loss(5.0)
+        opt_.step_loss(5.0)
+    assert fresh.lr == opt.lr == pytest.approx(0.1 * 0.25)
