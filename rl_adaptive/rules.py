@@ -180,7 +180,9 @@ class Rule:
             if attribute is None:
                 continue  # saved by another version of the rule: ignored
             current = getattr(self, attribute, None)
-            kind = type(current) if type(current) in (int, float, bool) else float
+            kind: type[int] | type[float] | type[bool] = float
+            if type(current) in (int, bool):
+                kind = type(current)
             setattr(self, attribute, kind(value))
 
     def __repr__(self) -> str:
