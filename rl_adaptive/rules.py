@@ -180,10 +180,13 @@ class Rule:
             if attribute is None:
                 continue  # saved by another version of the rule: ignored
             current = getattr(self, attribute, None)
-            kind: type[int] | type[float] | type[bool] = float
-            if type(current) in (int, bool):
-                kind = type(current)
-            setattr(self, attribute, kind(value))
+            if isinstance(current, bool):
+                value = bool(value)
+            elif isinstance(current, int):
+                value = int(value)
+            else:
+                value = float(value)
+            setattr(self, attribute, value)
 
     def __repr__(self) -> str:
         return f"{self.name}(channel={self.channel!r}, factor={self.factor:.4g})"
