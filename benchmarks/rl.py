@@ -90,6 +90,24 @@ SUITES: dict[str, dict[str, Any]] = {
         "lr_mults": [0.1, 1.0, 10.0],
         "variants": ["fixed", "kl", "trust_region", "plateau", "collapse", "adam_rel"],
     },
+    # The evidence issue's grid: every algorithm at rl-zoo's own hyperparameters and budgets, a constant lr of the
+    # tuned value (each competitor's own recommended lr) x {0.1, 0.3, 1, 3, 10}. Run `fixed` and `default` with
+    # --seeds 5, the competitors and screening variants with --seeds 3.
+    "algos_grid": {
+        "algo": ["ppo", "a2c", "dqn", "sac", "td3"],
+        "env": {
+            "ppo": "CartPole-v1",
+            "a2c": "CartPole-v1",
+            "dqn": "CartPole-v1",
+            "sac": "Pendulum-v1",
+            "td3": "Pendulum-v1",
+        },
+        "zoo": True,
+        "timesteps": None,
+        "seeds": 5,
+        "lr_mults": [0.1, 0.3, 1.0, 3.0, 10.0],
+        "variants": ["fixed", "default", "prodigy", "schedulefree", "dadaptation"],
+    },
 }
 #: Variants that apply to some algorithms only: Adam-Rel needs an Adam-family optimizer (A2C's is RMSprop); the KL
 #: rule reads PPO's recorded KL (elsewhere it is the bare optimizer, shown by the a2c_dqn suite).

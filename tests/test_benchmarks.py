@@ -141,3 +141,22 @@ def test_competitor_cells_train_with_their_own_optimizer(variant, tmp_path, monk
         assert payload["mode_kl"][1] > 0  # after a phase, the averaged and the trained weights differ
     if variant == "adaptive_prodigy":
         assert payload["updates"], "the wrapper's trust-region rule got update sizes"
+
+
+def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
+    cells = rl.cells("algos_grid", seeds=1)
+    budgets = {(c.algo, c.env): c.timesteps for c in cells}
+    assert budgets == {  # None: the agent's own n_timesteps, read from rl-zoo's files
+        ("ppo", "CartPole-v1"): None,
+        ("a2c", "CartPole-v1"): None,
+        ("dqn", "CartPole-v1"): None,
+        ("sac", "Pendulum-v1"): None,
+        ("td3", "Pendulum-v1"): None,
+    }
+    from rl_adaptive.agents import load_zoo_agent
+
+    assert load_zoo_agent("dqn", "CartPole-v1").n_timesteps == 50_000  # rl-zoo's, not the old agents/dqn.yml
+    lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
+    assert lrs[("dqn", "fixed", 1.0)] == pytest.approx(2.3e-3)
+    assert lrs[("sac", "dadaptation", 0.3)] == pytest.approx(0.3)
+    assert len(cells) == 5 * 5 * 5
