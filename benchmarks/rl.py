@@ -90,10 +90,32 @@ SUITES: dict[str, dict[str, Any]] = {
         "lr_mults": [0.1, 1.0, 10.0],
         "variants": ["fixed", "kl", "trust_region", "plateau", "collapse", "adam_rel"],
     },
+    # The evidence issue's grid: every algorithm at rl-zoo's own hyperparameters and budgets, a constant lr of the
+    # tuned value (each competitor's own recommended lr) x {0.1, 0.3, 1, 3, 10}. Run `fixed` and `default` with
+    # --seeds 5, the competitors and screening variants with --seeds 3.
+    "algos_grid": {
+        "algo": ["ppo", "a2c", "dqn", "sac", "td3"],
+        "env": {
+            "ppo": "CartPole-v1",
+            "a2c": "CartPole-v1",
+            "dqn": "CartPole-v1",
+            "sac": "Pendulum-v1",
+            "td3": "Pendulum-v1",
+        },
+        "zoo": True,
+        "timesteps": None,
+        "seeds": 5,
+        "lr_mults": [0.1, 0.3, 1.0, 3.0, 10.0],
+        "variants": ["fixed", "default", "prodigy", "schedulefree", "dadaptation"],
+    },
 }
 #: Variants that apply to some algorithms only: Adam-Rel needs an Adam-family optimizer (A2C's is RMSprop); the KL
 #: rule reads PPO's recorded KL (elsewhere it is the bare optimizer, shown by the a2c_dqn suite).
-ONLY_FOR: dict[str, frozenset[str]] = {"adam_rel": frozenset({"ppo", "dqn", "sac", "td3"}), "kl": frozenset({"ppo"})}
+ONLY_FOR: dict[str, frozenset[str]] = {
+    "adam_rel": frozenset({"ppo", "dqn", "sac", "td3"}),
+    "kl": frozenset({"ppo"}),
+    "trust_region_k5": frozenset({"ppo"}),  # A2C's phase is one step
+}
 
 
 #: Variants that are not presets (yet): keyword arguments of ``AdaptiveOptimizer``, measured before any of them
@@ -102,29 +124,44 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # The KL rule with a looser target. On LunarLander the KL stays inside the default band [0.005, 0.02] for the
     # first half of training, so `kl` leaves the lr alone there; with 0.02 the band is [0.01, 0.04].
     "kl_target_0.02": {"lr_rule": "kl", "target_kl": 0.02},
+    # The trust-region rule measured inside PPO's training phase, every 5 optimizer steps (rsl_rl adapts per
+    # minibatch), against once per phase (`trust_region`).
+    "trust_region_k5": {"lr_rule": "trust_region"},
 }
+#: AdaptiveCallback keywords of the experiments that need them.
+EXPERIMENT_CALLBACKS: dict[str, dict[str, Any]] = {"trust_region_k5": {"probe_every": 5}}
 
 
 def adaptive_kwargs(variant: str) -> dict[str, Any] | None:
-    """``AdaptiveOptimizer`` keyword arguments of a variant; ``None`` for ``fixed`` (SB3's own optimizer)."""
-    if variant == "fixed":
+    """``AdaptiveOptimizer`` keyword arguments of a variant; ``None`` for ``fixed`` (SB3's own optimizer) and the
+    competitors (their own optimizers, :mod:`benchmarks.competitors`)."""
+    if variant == "fixed" or variant in _competitors():
         return None
     if variant in EXPERIMENTS:
         return dict(EXPERIMENTS[variant])
     return {"preset": variant}
 
 
+def _competitors() -> dict[str, Any]:
+    from benchmarks.competitors import COMPETITORS
+
+    return COMPETITORS
+
+
 def valid_variants() -> list[str]:
     from rl_adaptive.presets import PRESETS
 
-    return ["fixed", *PRESETS, *EXPERIMENTS]
+    return ["fixed", *PRESETS, *EXPERIMENTS, *_competitors()]
 
 
 def check_variants(variants: list[str]) -> None:
+    """Refuse an unknown variant, or a competitor whose package is not installed, with one line."""
     valid = valid_variants()
     for v in variants:
         if v not in valid:
             raise ValueError(f"variants: unknown variant {v!r}; choose from {', '.join(valid)}")
+        if v in _competitors():
+            _competitors()[v].load()  # ImportError naming the extra that brings it
 
 
 @dataclass(frozen=True)
@@ -162,18 +199,31 @@ def cells(suite: str, variants: list[str] | None = None, seeds: int | None = Non
     algos = spec["algo"] if isinstance(spec["algo"], list) else [spec["algo"]]
     envs = spec["env"] if isinstance(spec["env"], dict) else dict.fromkeys(algos, spec["env"])
     zoo = bool(spec.get("zoo", False))
+    competitors = _competitors()
+
+    def base_lr(variant: str, algo: str) -> float:  # a competitor's grid is around its own recommended lr
+        return competitors[variant].lr if variant in competitors else tuned_lr(algo, envs[algo], zoo)
+
+    grid: list[tuple[str, str, float | None, float | None]]
     if "lr_mults" in spec:
-        grid: list[tuple[str, float | None, float | None]] = [
-            (algo, tuned_lr(algo, envs[algo], zoo) * m, m) for m in spec["lr_mults"] for algo in algos
+        grid = [
+            (algo, variant, base_lr(variant, algo) * m, m)
+            for m in spec["lr_mults"]
+            for algo in algos
+            for variant in (variants or spec["variants"])
         ]
     else:
-        grid = [(algo, lr, None) for lr in spec["lrs"] for algo in algos]
+        grid = [
+            (algo, variant, competitors[variant].lr if lr is None and variant in competitors else lr, None)
+            for lr in spec["lrs"]
+            for algo in algos
+            for variant in (variants or spec["variants"])
+        ]
     budgets = spec["timesteps"] if isinstance(spec["timesteps"], dict) else dict.fromkeys(algos, spec["timesteps"])
     return [
         Cell(suite, algo, envs[algo], variant, lr, seed, budgets[algo], mult, zoo)
         for seed in range(seeds or spec["seeds"])
-        for algo, lr, mult in grid
-        for variant in (variants or spec["variants"])
+        for algo, variant, lr, mult in grid
         if algo in ONLY_FOR.get(variant, {algo})
     ]
 
@@ -233,6 +283,12 @@ def run_cell(cell: Cell) -> str:
 
         agent = load_cell_agent(cell.algo, cell.env, cell.zoo)
         adaptive = adaptive_kwargs(cell.variant)
+        optimizer_kwargs, extra = None, []
+        if cell.variant in _competitors():
+            from benchmarks.competitors import COMPETITORS, ScheduleFreeModes, competitor_policy_kwargs
+
+            optimizer_kwargs = competitor_policy_kwargs(cell.variant)
+            extra = [ScheduleFreeModes()] if COMPETITORS[cell.variant].schedule_free else []
         result = train_agent(
             agent,
             variant=cell.variant,
@@ -242,8 +298,12 @@ def run_cell(cell: Cell) -> str:
             learning_rate=cell.lr,
             final_episodes=10,
             tensorboard=False,
-            callback_kwargs=SUITES[cell.suite].get("callback"),
+            callback_kwargs={**SUITES[cell.suite].get("callback", {}), **EXPERIMENT_CALLBACKS.get(cell.variant, {})},
+            optimizer_policy_kwargs=optimizer_kwargs,
+            extra_callbacks=extra,
         )
+        if extra:
+            result["mode_kl"] = extra[0].mode_kl
         result["curve"] = _downsample(result["curve"])
     payload = {
         "cell": asdict(cell),

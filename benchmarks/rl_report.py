@@ -557,13 +557,18 @@ def screen() -> None:
         return
     spec = SUITES["screen"]
     mults = spec["lr_mults"]
+    budgets = spec["timesteps"]
     lines = [
-        "PPO and A2C on CartPole-v1 with rl-zoo's hyperparameters and budgets (PPO 100k steps, A2C 500k), a constant "
-        "lr of the tuned value (PPO 1e-3, A2C 7e-4) times 0.1, 1 and 10. Solved: mean return >= 475 over 10 "
-        "deterministic episodes. IQM of final returns over every cell of the algorithm, 95% stratified bootstrap CI "
-        "over seeds within each multiplier (rliable). `adam_rel` needs Adam: A2C's optimizer is RMSprop.",
+        f"PPO and A2C on CartPole-v1 with rl-zoo's hyperparameters, {budgets['ppo'] // 1000}k and "
+        f"{budgets['a2c'] // 1000}k steps (rl-zoo's budgets are 100k and 500k: shortened to fit a sitting, the same "
+        "for every variant), a constant lr of the tuned value (PPO 1e-3, A2C 7e-4) times 0.1, 1 and 10. Solved: "
+        "mean return >= 475 over 10 deterministic episodes. IQM of final returns over every cell of the "
+        "algorithm, 95% stratified bootstrap CI over seeds within each multiplier (rliable). `kl` and "
+        "`trust_region_k5` (the trust-region rule measured every 5 optimizer steps inside the phase) are PPO only; "
+        "`adam_rel` needs Adam, and A2C's optimizer is RMSprop.",
         "",
     ]
+    traces: dict[str, list[dict[str, Any]]] = {}
     for algo in spec["algo"]:
         sub = [r for r in rows if r["cell"]["algo"] == algo]
         if not sub:
@@ -591,7 +596,32 @@ def screen() -> None:
                 + f" | {_fmt(stats[v])} |"
             )
         lines.append("")
+        traces[algo] = [r for r in sub if r["cell"]["seed"] == 0 and r["cell"]["variant"] in variants]
     lines.append(_provenance(rows))
+    if not traces:
+        replace_section("rl-screen", "\n".join(lines))
+        return
+    lines += ["", "![lr traces, seed 0](benchmarks/results/plots/screen_lr_traces.png)"]
+    plt = _plt()
+    fig, axes = plt.subplots(len(traces), len(mults), figsize=(3.4 * len(mults), 2.8 * len(traces)), squeeze=False)
+    order = list(spec["variants"]) + sorted({r["cell"]["variant"] for r in rows} - set(spec["variants"]))
+    for row, (algo, runs) in zip(axes, traces.items(), strict=True):
+        for ax, m in zip(row, mults, strict=True):
+            for r in runs:
+                if r["cell"]["lr_mult"] == m and r["curve"]:
+                    i = order.index(r["cell"]["variant"])
+                    ax.plot(
+                        [c["timesteps"] for c in r["curve"]],
+                        [c["lr"] for c in r["curve"]],
+                        color=f"C{i}",
+                        label=r["cell"]["variant"],
+                    )
+            ax.set_yscale("log")
+            ax.set_title(f"{algo.upper()}, lr x{m:g}", fontsize=9)
+        row[0].set_ylabel("effective lr")
+    axes[0][-1].legend(fontsize=7)
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    _save(fig, PLOTS / "screen_lr_traces.png", dpi=90)
     replace_section("rl-screen", "\n".join(lines))
 
 

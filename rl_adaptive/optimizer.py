@@ -402,11 +402,27 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._base.zero_grad(set_to_none=set_to_none)
 
+    _HOOK_DICTS = (
+        "_optimizer_step_pre_hooks",
+        "_optimizer_step_post_hooks",
+        "_optimizer_state_dict_pre_hooks",
+        "_optimizer_state_dict_post_hooks",
+        "_optimizer_load_state_dict_pre_hooks",
+        "_optimizer_load_state_dict_post_hooks",
+    )
+
     def __getstate__(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        # As torch.optim.Optimizer: hooks are not pickled, and neither is an LR scheduler's wrapper of ``step``
+        # (an instance attribute holding a weak reference to this object: a copy would step the original).
+        state = self.__dict__.copy()
+        for key in ("step", *self._HOOK_DICTS):
+            state.pop(key, None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        for key in self._HOOK_DICTS:
+            self.__dict__.setdefault(key, OrderedDict())
 
     # -- signals -------------------------------------------------------------------------------------------
     def step_loss(self, loss: float | torch.Tensor) -> bool:
@@ -517,9 +533,10 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         finally:
             for group, key, value in reversed(saved):
                 group[key] = value
-            self._step_count += 1
-            for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
-                rule.observe_step(self._step_count)
+        # Only a step that happened counts: a base step that raised leaves the count and the schedules alone.
+        self._step_count += 1
+        for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
+            rule.observe_step(self._step_count)
         for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
             post_hook(self, args, kwargs)
         return out
@@ -601,8 +618,11 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
     def state_dict(self) -> dict[str, Any]:
         """The base optimizer's state dict plus an ``"adaptive"`` entry with the controller's full state.
 
-        Only tensors and plain Python numbers and strings, so ``torch.load(weights_only=True)`` reads it.
+        Only tensors and plain Python numbers and strings, so ``torch.load(weights_only=True)`` reads it. State-dict
+        hooks registered on the wrapper run as for any ``torch.optim.Optimizer`` (a post-hook may return a new dict).
         """
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         state = dict(self._base.state_dict())
         state["adaptive"] = {
             "version": _STATE_VERSION,
@@ -614,24 +634,40 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 {"keyword": b.keyword, "name": b.rule.name, "state": b.rule.state_dict()} for b in self._bindings
             ],
         }
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, state)
+            if result is not None:
+                state = result
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True) -> None:
-        """Load a state dict saved by :meth:`state_dict`.
+        """Load a state dict saved by :meth:`state_dict`, or by the bare base optimizer.
 
-        With ``strict=True`` (default) the saved rules must match this optimizer's and the ``"adaptive"`` entry
-        must be there. With ``strict=False`` a bare optimizer's state dict loads and the controller starts fresh,
-        and rules are matched by keyword and name, unmatched ones keeping their fresh state (both warn).
+        A bare optimizer's state dict (no ``"adaptive"`` entry: a model trained with plain Adam, switched to adaptive
+        training) is unambiguous: it loads, the controller starts fresh, and the first one warns. With
+        ``strict=True`` (default) an adaptive state saved with other rules, or another ``adam_rel``, raises; with
+        ``strict=False`` rules are matched by keyword and name, unmatched ones keeping their fresh state (warns).
+        Load-state-dict hooks registered on the wrapper run as for any ``torch.optim.Optimizer``.
         """
-        state_dict = dict(state_dict)
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        self._load(dict(state_dict), strict)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
+
+    def _load(self, state_dict: dict[str, Any], strict: bool) -> None:
         adaptive = state_dict.pop("adaptive", None)
         if adaptive is None:
-            if strict:
-                raise ValueError(
-                    "state_dict: no 'adaptive' entry; it was saved from a bare optimizer. "
-                    "Pass strict=False to load it and start the controller fresh."
+            if not getattr(self, "_warned_bare", False):
+                self._warned_bare = True
+                warnings.warn(
+                    "state_dict has no 'adaptive' entry (saved from a bare optimizer): loaded, the controller "
+                    "starts fresh",
+                    UserWarning,
+                    stacklevel=3,
                 )
-            warnings.warn("state_dict has no 'adaptive' entry: the controller starts fresh", UserWarning, stacklevel=2)
             self._base.load_state_dict(state_dict)
             return
         version = adaptive.get("version")

@@ -8,7 +8,8 @@ on a probe batch before a training phase, and compares the outputs after it:
 what the optimizer trains                             kind         update size
 ====================================================  ===========  =================================================
 a stochastic policy (PPO, A2C, MaskablePPO, TRPO,     ``kl``       mean KL(old || new) of the action distribution
-RecurrentPPO, SAC's actor)
+RecurrentPPO, SAC's actor)                                         (RecurrentPPO: given the LSTM state recorded
+                                                                   with each observation)
 a Q-network (DQN, QR-DQN: the quantiles' mean)         ``relative`` ``rms(new - old) / max(rms(old), rms(new))``
 a critic (SAC, TD3, DDPG, TQC)                         ``relative`` the same, on Q(s, a) for replayed (s, a)
 a deterministic actor (TD3, DDPG)                      ``action``   ``rms(new - old) / 2``: actions live in [-1, 1]
@@ -26,6 +27,7 @@ near-zero initialization.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,10 +45,13 @@ POWERS: Mapping[str, float] = {"kl": 0.5, "relative": 1.0, "action": 1.0}
 
 @dataclass
 class ProbeBatch:
-    """Observations (a tensor or a dict of tensors) and, for off-policy critics, the replayed actions."""
+    """Observations (a tensor or a dict of tensors); for off-policy critics, the replayed actions; for recurrent
+    policies, the actor's LSTM states and episode starts recorded with each observation."""
 
     observations: Any
     actions: torch.Tensor | None
+    lstm_states: tuple[torch.Tensor, torch.Tensor] | None = None
+    episode_starts: torch.Tensor | None = None
 
 
 @dataclass
@@ -101,8 +106,15 @@ def _critic_values(critic: torch.nn.Module) -> Callable[[ProbeBatch], torch.Tens
 def _probe_for(model: BaseAlgorithm, role: str) -> Probe | None:
     policy: Any = model.policy
     if role == "policy":
-        if hasattr(policy, "lstm_actor"):  # RecurrentPPO: a distribution needs the LSTM states (not probed yet)
-            return None
+        if hasattr(policy, "lstm_actor"):  # RecurrentPPO: each observation with the LSTM state it was acted on
+
+            def recurrent(b: ProbeBatch) -> Any:
+                if b.lstm_states is None:
+                    raise ValueError("probe: a recurrent policy needs a batch with its LSTM states")
+                distribution, _ = policy.get_distribution(b.observations, b.lstm_states, b.episode_starts)
+                return _dist_params(distribution)
+
+            return Probe(role, "kl", recurrent, _kl)
         if hasattr(policy, "get_distribution"):
             return Probe(role, "kl", lambda b: _dist_params(policy.get_distribution(b.observations)), _kl)
         if hasattr(policy, "quantile_net"):  # QR-DQN: the Q-value is the mean over quantiles
@@ -110,9 +122,10 @@ def _probe_for(model: BaseAlgorithm, role: str) -> Probe | None:
         if hasattr(policy, "q_net"):
             return Probe(role, "relative", lambda b: policy.q_net(b.observations), _relative)
         return None
-    module = getattr(policy, role, None)
-    if module is None:
+    found = getattr(policy, role, None)
+    if not isinstance(found, torch.nn.Module) or type(found).forward is torch.nn.Module.forward:
         return None
+    module: Any = found
     if role == "actor":
         if hasattr(module, "get_action_dist_params"):  # SAC, TQC: a squashed Gaussian (tanh keeps the KL)
 
@@ -122,7 +135,7 @@ def _probe_for(model: BaseAlgorithm, role: str) -> Probe | None:
 
             return Probe(role, "kl", outputs, _kl)
         return Probe(role, "action", lambda b: module(b.observations), _action_change)  # TD3, DDPG
-    if role == "critic":
+    if role == "critic" and len(inspect.signature(module.forward).parameters) >= 2:  # forward(obs, actions)
         return Probe(role, "relative", _critic_values(module), _relative)
     return None
 
@@ -164,4 +177,11 @@ def sample_batch(model: BaseAlgorithm, size: int, rng: np.random.Generator) -> P
             observations = normalizer.normalize_obs(observations)
         actions = torch.as_tensor(_take(buffer.actions, (steps, envs)), device=model.device, dtype=torch.float32)
     tensor, _ = model.policy.obs_to_tensor(observations)
-    return ProbeBatch(tensor, actions)
+    batch = ProbeBatch(tensor, actions)
+    if hasattr(buffer, "hidden_states_pi"):  # RecurrentPPO: (steps, layers, envs, hidden) -> (layers, batch, hidden)
+        states = (buffer.hidden_states_pi[steps, :, envs], buffer.cell_states_pi[steps, :, envs])
+        batch.lstm_states = tuple(  # type: ignore[assignment]
+            torch.as_tensor(np.ascontiguousarray(x.swapaxes(0, 1)), device=model.device) for x in states
+        )
+        batch.episode_starts = torch.as_tensor(buffer.episode_starts[steps, envs], device=model.device).float()
+    return batch

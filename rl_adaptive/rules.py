@@ -149,12 +149,44 @@ class Rule:
         self.factor = min(self.factor * rate, max(self.factor / rate, target))
 
     # -- checkpoints ---------------------------------------------------------------------------------------
+    #: Public attributes that are state rather than settings (saved beside ``factor`` and every ``_`` attribute).
+    state_fields: tuple[str, ...] = ()
+
+    def _state_names(self) -> dict[str, str]:
+        """``{key in the state dict: attribute}``: ``factor``, :attr:`state_fields`, and every attribute whose name
+        starts with ``_`` and holds a plain number (saved without the ``_``)."""
+        names = {"factor": "factor", **{field: field for field in self.state_fields}}
+        for attribute, value in vars(self).items():
+            if attribute.startswith("_") and type(value) in (int, float, bool):
+                names.setdefault(attribute.lstrip("_"), attribute)
+        return names
+
     def state_dict(self) -> dict[str, Any]:
-        """Plain Python numbers only, so that ``torch.load(weights_only=True)`` reads them."""
-        return {"factor": self.factor}
+        """The rule's state as data: ``factor``, :attr:`state_fields` and every ``_``-prefixed plain number (a
+        subclass's counters are saved with no code of its own). Plain Python numbers only, so that
+        ``torch.load(weights_only=True)`` reads them; an attribute that is ``None`` is not saved."""
+        out = {}
+        for key, attribute in self._state_names().items():
+            value = getattr(self, attribute, None)
+            if value is not None:
+                out[key] = value
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.factor = float(state["factor"])
+        """Restore what :meth:`state_dict` saved, each value with the type the attribute has now."""
+        names = self._state_names()
+        for key, value in state.items():
+            attribute = names.get(key)
+            if attribute is None:
+                continue  # saved by another version of the rule: ignored
+            current = getattr(self, attribute, None)
+            if isinstance(current, bool):
+                value = bool(value)
+            elif isinstance(current, int):
+                value = int(value)
+            else:
+                value = float(value)
+            setattr(self, attribute, value)
 
     def __repr__(self) -> str:
         return f"{self.name}(channel={self.channel!r}, factor={self.factor:.4g})"
@@ -209,13 +241,6 @@ class TrendRule(Rule):
         else:
             return
         self._wait = self.cooldown
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "wait": self._wait}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._wait = int(state["wait"])
 
 
 class NoiseRule(Rule):
@@ -275,13 +300,6 @@ class InverseRule(Rule):
         if level > 0.0:
             self._move_toward((self._ref / level) ** self.power, self.rate)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "ref": self._ref}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._ref = float(state["ref"])
-
 
 class NormalizedRule(Rule):
     r"""Improvement normalized by the loss magnitude: ``target = 1 + gain * clip((slow - fast) / |slow|, -1, 1)``.
@@ -332,14 +350,6 @@ class RewardScalingRule(Rule):
         p = (level - self._min) / span if span > 1e-12 * (1.0 + abs(level)) else 0.5
         lo, hi = self.bounds
         self._move_toward(lo ** (1.0 - p) * hi**p, self.rate)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "min": self._min, "max": self._max}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._min = float(state["min"])
-        self._max = float(state["max"])
 
 
 class KLRule(Rule):
@@ -397,6 +407,8 @@ class TrustRegionRule(Rule):
     """
 
     channel = "update"
+    #: Set by ``AdaptiveCallback`` (target and exponent per algorithm), so saved with the factor.
+    state_fields = ("target", "power")
 
     def __init__(
         self,
@@ -426,15 +438,6 @@ class TrustRegionRule(Rule):
             self.factor /= min(r, self.change)
         elif r < 1.0 / self.band:
             self.factor *= min(1.0 / r, self.change)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "target": -1.0 if self.target is None else self.target, "power": self.power}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        target = float(state.get("target", -1.0))
-        self.target = None if target <= 0.0 else target
-        self.power = float(state.get("power", self.power))
 
 
 class PlateauRule(Rule):
@@ -486,15 +489,6 @@ class PlateauRule(Rule):
             self.factor *= self.reduce
             self._wait = self.cooldown
             self._bad = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "best": self._best, "bad": self._bad, "wait": self._wait}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._best = float(state["best"])
-        self._bad = int(state["bad"])
-        self._wait = int(state["wait"])
 
 
 class CollapseRule(Rule):
@@ -549,16 +543,6 @@ class CollapseRule(Rule):
             return
         self._peak = max(self._peak, level)
         self._move_toward(1.0, self.recover)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "peak": self._peak, "high": self._high, "low": self._low, "wait": self._wait}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self._peak = float(state["peak"])
-        self._high = float(state["high"])
-        self._low = float(state["low"])
-        self._wait = int(state["wait"])
 
 
 class CosineRule(Rule):

@@ -58,9 +58,10 @@ DEFAULT_LOSS_KEYS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
 #: Algorithms that record a policy KL (``train/approx_kl``), fed to the "kl" rule by default.
 KL_ALGOS = frozenset({"PPO", "RecurrentPPO", "MaskablePPO"})
 #: Target update size of the ``"trust_region"`` rule per algorithm and optimizer role, used when the optimizer has
-#: no ``target_update`` of its own. Chosen by the benchmark (BENCHMARKS.md, "Update sizes at the tuned lr"): the
-#: median size a phase takes at rl-zoo's tuned hyperparameters. ``"kl"`` sizes are a KL, the others relative changes
-#: (see :mod:`rl_adaptive.probe`). Algorithms not listed use :data:`DEFAULT_UPDATE_TARGETS` by kind.
+#: no ``target_update`` of its own. Chosen by the benchmark (BENCHMARKS.md, "update sizes at the tuned lr", suite
+#: ``update_sizes``): the median of what the rule reads (the update channel's fast average) at rl-zoo's tuned
+#: hyperparameters with the lr held constant. ``"kl"`` sizes are a KL, the others relative changes (see
+#: :mod:`rl_adaptive.probe`). Algorithms not listed use :data:`DEFAULT_UPDATE_TARGETS` by kind (not calibrated).
 UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
     "PPO": {"policy": 0.0017},
     "A2C": {"policy": 0.012},
@@ -161,6 +162,14 @@ def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimize
     return {role: opt for role, opt in find_optimizers(model).items() if isinstance(opt, AdaptiveOptimizer)}
 
 
+def _recorded(key: str, recorded: Mapping[str, Any]) -> float | None:
+    """The value SB3's logger holds for ``key``, or None if it holds none (or not a number)."""
+    try:
+        return float(recorded[key]) if key in recorded else None
+    except (TypeError, ValueError):
+        return None
+
+
 class AdaptiveCallback(BaseCallback):
     """Feed episode returns, recorded losses and PPO's KL into every :class:`AdaptiveOptimizer` of the model.
 
@@ -171,8 +180,9 @@ class AdaptiveCallback(BaseCallback):
     * **Loss**: after each training phase, the losses SB3 recorded are fed through ``step_loss`` to the optimizer
       they belong to (``loss_keys``; default :data:`DEFAULT_LOSS_KEYS`: PPO's value and policy-gradient loss, A2C's
       value and policy loss, DQN's loss, the critic loss to SAC/TD3's critic and the actor loss to their actor).
-      The keys of one optimizer are summed into one value. A value equal to the one fed last for that key is
-      taken as not recorded again (TD3 records its actor loss only on delayed policy updates) and skipped.
+      The keys of one optimizer are summed into one value. An optimizer's losses are fed after a phase in which
+      its own step count moved (TD3's actor only after its delayed updates), so a value that repeats is fed
+      again.
     * **KL**: ``train/approx_kl`` (``kl_key``) is fed through ``step_kl`` to the ``"policy"`` optimizer, so
       ``lr_rule="kl"`` works out of the box with PPO.
     * **Update size**: for every adaptive optimizer, how far a training phase moved what it trains, measured on a
@@ -204,6 +214,11 @@ class AdaptiveCallback(BaseCallback):
         probe_size: transitions in the probe batch (default 256).
         probe_min_steps: fewest optimizer steps a measured window spans (default: 10 on-policy, 100 off-policy);
             a window always ends after a training phase.
+        probe_every: on-policy only: also measure inside each training phase, every this many optimizer steps (a
+            step post-hook; rsl_rl adapts PPO's lr per minibatch). Each measure is the update of those steps, and
+            a target taken from :data:`UPDATE_TARGETS` is scaled to them: ``target * (k / W) ** (1 / power)``, W
+            the calibration window's steps (a step's worth of KL adds up quadratically, a relative change
+            linearly). Default None: once per window.
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
     """
 
@@ -216,11 +231,16 @@ class AdaptiveCallback(BaseCallback):
         probe: bool | str = "auto",
         probe_size: int = 256,
         probe_min_steps: int | None = None,
+        probe_every: int | None = None,
         probe_seed: int = 0,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        for name, value, low in (("probe_size", probe_size, 1), ("probe_min_steps", probe_min_steps, 1)):
+        for name, value, low in (
+            ("probe_size", probe_size, 1),
+            ("probe_min_steps", probe_min_steps, 1),
+            ("probe_every", probe_every, 1),
+        ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         if probe not in (True, False, "auto"):
@@ -228,6 +248,8 @@ class AdaptiveCallback(BaseCallback):
         self.probe = probe
         self.probe_size = probe_size
         self.probe_min_steps = probe_min_steps
+        self.probe_every = probe_every
+        self._hooks: list[Any] = []
         self._probe_rng = np.random.default_rng(probe_seed)
         self.probes: dict[str, Probe] = {}
         #: Seconds spent probing (snapshots and measures), for the cost benchmark.
@@ -253,8 +275,7 @@ class AdaptiveCallback(BaseCallback):
         self.optimizers: dict[str, AdaptiveOptimizer] = {}
         self.loss_keys: dict[str, tuple[str, ...]] = {}
         self._returns: list[float] = []
-        self._seen_updates = 0
-        self._last_fed: dict[str, float] = {}
+        self._steps_seen: dict[str, int] = {}
         self._seen_keys: set[str] = set()
         self._phases = 0
         self._fed: dict[str, float] = {}
@@ -286,7 +307,7 @@ class AdaptiveCallback(BaseCallback):
             self.kl_key = "train/approx_kl" if _algo_name(self.model) in KL_ALGOS else None
         else:
             self.kl_key = self._kl_key_arg
-        self._seen_updates = int(getattr(self.model, "_n_updates", 0))
+        self._steps_seen = {role: optimizer.step_count for role, optimizer in self.optimizers.items()}
         self._init_probes()
 
     def _init_probes(self) -> None:
@@ -306,6 +327,11 @@ class AdaptiveCallback(BaseCallback):
                 UserWarning,
                 stacklevel=2,
             )
+        if self.probe_every is not None and not on_policy:
+            raise ValueError(
+                f"probe_every: measures inside on-policy training phases only; {_algo_name(self.model)} is "
+                "off-policy, where probe_min_steps sets the window"
+            )
         algo_targets = UPDATE_TARGETS.get(_algo_name(self.model), {})
         for role, probe in self.probes.items():
             optimizer = self.optimizers[role]
@@ -313,7 +339,39 @@ class AdaptiveCallback(BaseCallback):
             for rule in rules:
                 rule.power = POWERS[probe.kind]
             if rules and optimizer.target_update is None:
-                optimizer.target_update = algo_targets.get(role, DEFAULT_UPDATE_TARGETS[probe.kind])
+                target = algo_targets.get(role, DEFAULT_UPDATE_TARGETS[probe.kind])
+                if self.probe_every is not None:
+                    target *= (self.probe_every / self._calibration_steps()) ** (1.0 / POWERS[probe.kind])
+                optimizer.target_update = target
+        if self.probe_every is not None:
+            for role in self.probes:
+                self._hooks.append(self.optimizers[role].register_step_post_hook(self._in_phase_probe(role)))
+
+    def _calibration_steps(self) -> int:
+        """Optimizer steps of the window UPDATE_TARGETS was measured on: whole phases of at least 10 steps."""
+        model: Any = self.model
+        batch = getattr(model, "batch_size", None) or model.n_steps * model.n_envs  # A2C: one step per phase
+        phase = getattr(model, "n_epochs", 1) * math.ceil(model.n_steps * model.n_envs / batch)
+        return phase * math.ceil(10 / phase)
+
+    def _in_phase_probe(self, role: str) -> Callable[..., None]:
+        probe = self.probes[role]
+
+        def hook(optimizer: AdaptiveOptimizer, args: Any, kwargs: Any) -> None:
+            if self._window is None or self.probe_every is None:
+                return
+            batch, before, steps = self._window
+            if optimizer.step_count - steps[role] < self.probe_every:
+                return
+            start = time.perf_counter()
+            size = probe.measure(batch, before[role])
+            optimizer.step_update(size)
+            self._fed[f"update/{role}" if len(self.optimizers) > 1 else "update"] = size
+            before[role] = probe.snapshot(batch)
+            steps[role] = optimizer.step_count
+            self.probe_seconds += time.perf_counter() - start
+
+        return hook
 
     # -- reward channel ------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -327,8 +385,8 @@ class AdaptiveCallback(BaseCallback):
         if isinstance(self.model, OnPolicyAlgorithm):
             for optimizer in self.optimizers.values():
                 optimizer.new_rollout()
-        if self.probes and self._window is None:
-            self._open_window()
+        if self.probes and (self._window is None or self.probe_every is not None):
+            self._open_window()  # with probe_every: a fresh batch for each phase, measured by the step hook
         if not self._returns:
             return
         reward = float(self._aggregate(self._returns))
@@ -339,11 +397,14 @@ class AdaptiveCallback(BaseCallback):
 
     # -- loss and KL channels ------------------------------------------------------------------------------
     def _on_rollout_start(self) -> None:
-        updates = int(getattr(self.model, "_n_updates", 0))
-        if updates != self._seen_updates:  # a training phase ran since we last looked
-            self._seen_updates = updates
-            self._feed_training_signals()
-        if self._window is not None:
+        # A training phase ran for every optimizer whose own step count moved since we last looked: counted from
+        # what the library sees, not from SB3's private counters.
+        stepped = [role for role, opt in self.optimizers.items() if opt.step_count != self._steps_seen[role]]
+        if stepped:
+            for role in stepped:
+                self._steps_seen[role] = self.optimizers[role].step_count
+            self._feed_training_signals(stepped)
+        if self._window is not None and self.probe_every is None:
             self._close_window()
         self._log()
 
@@ -373,10 +434,10 @@ class AdaptiveCallback(BaseCallback):
         self._window = None
         self.probe_seconds += time.perf_counter() - start
 
-    def _feed_training_signals(self) -> None:
+    def _feed_training_signals(self, stepped: list[str]) -> None:
         recorded = self.model.logger.name_to_value
-        wanted = [k for keys in self.loss_keys.values() for k in keys]
-        if self.kl_key and "policy" in self.optimizers:
+        wanted = [k for role, keys in self.loss_keys.items() if role in stepped for k in keys]
+        if self.kl_key and "policy" in stepped:
             wanted.append(self.kl_key)
         self._seen_keys.update(k for k in wanted if k in recorded)
         self._phases += 1
@@ -391,30 +452,18 @@ class AdaptiveCallback(BaseCallback):
                     stacklevel=2,
                 )
         for role, keys in self.loss_keys.items():
-            values = [self._fresh(k, recorded) for k in keys]
+            if role not in stepped:
+                continue  # TD3's actor between its delayed updates: what is recorded is from an older phase
+            values = [_recorded(k, recorded) for k in keys]
             if values and all(v is not None for v in values):
                 loss = float(sum(values))  # type: ignore[arg-type]
                 self.optimizers[role].step_loss(loss)
                 self._fed[f"loss/{role}" if len(self.optimizers) > 1 else "loss"] = loss
-        if self.kl_key and "policy" in self.optimizers:
-            kl = self._fresh(self.kl_key, recorded)
+        if self.kl_key and "policy" in stepped:
+            kl = _recorded(self.kl_key, recorded)
             if kl is not None:
                 self.optimizers["policy"].step_kl(kl)
                 self._fed["kl"] = kl
-
-    def _fresh(self, key: str, recorded: Mapping[str, Any]) -> float | None:
-        """The recorded value of ``key`` if it is new since the last feed, else None."""
-        if key not in recorded:
-            return None
-        try:
-            value = float(recorded[key])
-        except (TypeError, ValueError):
-            return None
-        previous = self._last_fed.get(key)
-        if previous is not None and (value == previous or (math.isnan(value) and math.isnan(previous))):
-            return None
-        self._last_fed[key] = value
-        return value
 
     # -- logging -------------------------------------------------------------------------------------------
     def _log(self) -> None:
@@ -429,4 +478,7 @@ class AdaptiveCallback(BaseCallback):
             self.logger.record(f"{prefix}/signal/{name}", value)
 
     def _on_training_end(self) -> None:
+        for handle in self._hooks:  # a later learn() with a new callback registers its own
+            handle.remove()
+        self._hooks.clear()
         self._log()

@@ -116,6 +116,7 @@ def train_agent(
     verbose: int = 0,
     extra_callbacks: list[BaseCallback] | tuple[BaseCallback, ...] = (),
     callback_kwargs: dict[str, Any] | None = None,
+    optimizer_policy_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``agent`` with its fixed base optimizer (``variant="fixed"``) or the adaptive one, and evaluate it.
 
@@ -130,6 +131,9 @@ def train_agent(
         final_episodes: deterministic episodes of the final evaluation.
         extra_callbacks: more SB3 callbacks, run after the adaptive callback and the recorder.
         callback_kwargs: keyword arguments of the :class:`~rl_adaptive.sb3.AdaptiveCallback` (``probe=True``).
+        optimizer_policy_kwargs: ``optimizer_class`` and ``optimizer_kwargs`` to use instead of the variant's (another
+            optimizer, such as a benchmark's competitor); the adaptive callback runs if that class is
+            :class:`~rl_adaptive.AdaptiveOptimizer`.
 
     Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
     ``interrupted`` (True after Ctrl-C, with everything written so far).
@@ -144,8 +148,11 @@ def train_agent(
         model_kwargs["learning_rate"] = float(learning_rate)
     rules = dict(agent.adaptive if adaptive_kwargs is None else adaptive_kwargs)
     policy_kwargs = dict(agent.policy_kwargs)
-    if variant != "fixed":
+    if optimizer_policy_kwargs is not None:
+        policy_kwargs.update(optimizer_policy_kwargs)
+    elif variant != "fixed":
         policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
+    adaptive = policy_kwargs.get("optimizer_class") is AdaptiveOptimizer
     env = make_vec_env(agent.env_id, n_envs=agent.n_envs, seed=seed)
     eval_env = make_vec_env(agent.env_id, n_envs=1, seed=seed + 10_000)
     noise = agent.action_noise(int(np.prod(env.action_space.shape or ()))) if agent.noise is not None else None
@@ -165,7 +172,7 @@ def train_agent(
         every=max(1, timesteps // 400), eval_every=eval_every, eval_env=eval_env, eval_episodes=eval_episodes
     )
     callbacks: list[BaseCallback] = [recorder]
-    adaptive_callback = AdaptiveCallback(**(callback_kwargs or {})) if variant != "fixed" else None
+    adaptive_callback = AdaptiveCallback(**(callback_kwargs or {})) if adaptive else None
     if adaptive_callback is not None:
         callbacks.insert(0, adaptive_callback)
     callbacks += list(extra_callbacks)
@@ -196,7 +203,7 @@ def train_agent(
         "trained_timesteps": int(model.num_timesteps),
         "learning_rate": repr(model_kwargs.get("learning_rate", "sb3 default")),
         "adaptive": {k: list(v) if isinstance(v, tuple) else v for k, v in rules.items()}
-        if variant != "fixed"
+        if adaptive and optimizer_policy_kwargs is None
         else None,
         "curve": recorder.curve,
         "evals": recorder.evals,

@@ -100,3 +100,63 @@ def test_first_reach_counts_never_as_infinite():
     curve = [{"timesteps": 10, "return": 50.0}, {"timesteps": 20, "return": 210.0}]
     assert rl_report._first_reach(curve, 200.0) == 20
     assert rl_report._first_reach(curve, 300.0) == np.inf
+
+
+def test_unknown_algorithm_and_missing_competitor_are_named(monkeypatch):
+    with pytest.raises(ValueError, match=r"algos: screen has no algorithm 'sac'; choose from ppo, a2c"):
+        rl.run("screen", workers=1, variants=None, seeds=1, algos=["sac"])
+    from benchmarks import competitors
+
+    missing = competitors.Competitor("nopkg-xyz", "nopkg_xyz", "Opt", 1.0)
+    monkeypatch.setitem(competitors.COMPETITORS, "nothere", missing)
+    with pytest.raises(ImportError, match=r"nopkg-xyz: pip install -e '\.\[benchmarks\]'"):
+        rl.check_variants(["nothere"])
+    with pytest.raises(ValueError, match="competitor: unknown competitor 'adam'; choose from prodigy"):
+        competitors.competitor_policy_kwargs("adam")
+
+
+def test_lr_multipliers_apply_to_each_variants_own_lr():
+    cells = rl.cells("screen", variants=["fixed", "prodigy", "schedulefree"], seeds=1)
+    lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
+    assert lrs[("ppo", "fixed", 10.0)] == pytest.approx(1e-2)  # rl-zoo's lin_1e-3, held constant
+    assert lrs[("a2c", "fixed", 0.1)] == pytest.approx(7e-5)  # SB3's A2C default, rl-zoo sets none
+    assert lrs[("ppo", "prodigy", 0.1)] == pytest.approx(0.1)  # Prodigy expects lr=1.0
+    assert lrs[("a2c", "schedulefree", 1.0)] == pytest.approx(0.0025)  # Schedule-Free AdamW's default
+    assert {c.timesteps for c in cells if c.algo == "a2c"} == {200_000}
+
+
+@pytest.mark.parametrize("variant", ["prodigy", "dadaptation", "schedulefree", "adaptive_prodigy"])
+def test_competitor_cells_train_with_their_own_optimizer(variant, tmp_path, monkeypatch):
+    from benchmarks.competitors import COMPETITORS
+
+    monkeypatch.setattr(rl, "RESULTS", tmp_path)
+    monkeypatch.setitem(rl.SUITES["screen"], "timesteps", {"ppo": 512, "a2c": 512})
+    cell = next(c for c in rl.cells("screen", variants=[variant], seeds=1) if c.algo == "ppo" and c.lr_mult == 1)
+    rl.run_cell(cell)  # a real PPO run on CartPole-v1 with the competitor as SB3's optimizer
+    payload = json.loads(cell.path.read_text())
+    assert payload["learning_rate"] == repr(COMPETITORS[variant].lr)
+    assert np.isfinite(payload["final"]["mean"]) and payload["trained_timesteps"] >= 512
+    if variant == "schedulefree":  # train/eval switched around both phases; the gap PPO's ratio starts from
+        assert len(payload["mode_kl"]) == 2 and all(k >= 0 for k in payload["mode_kl"])
+        assert payload["mode_kl"][1] > 0  # after a phase, the averaged and the trained weights differ
+    if variant == "adaptive_prodigy":
+        assert payload["updates"], "the wrapper's trust-region rule got update sizes"
+
+
+def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
+    cells = rl.cells("algos_grid", seeds=1)
+    budgets = {(c.algo, c.env): c.timesteps for c in cells}
+    assert budgets == {  # None: the agent's own n_timesteps, read from rl-zoo's files
+        ("ppo", "CartPole-v1"): None,
+        ("a2c", "CartPole-v1"): None,
+        ("dqn", "CartPole-v1"): None,
+        ("sac", "Pendulum-v1"): None,
+        ("td3", "Pendulum-v1"): None,
+    }
+    from rl_adaptive.agents import load_zoo_agent
+
+    assert load_zoo_agent("dqn", "CartPole-v1").n_timesteps == 50_000  # rl-zoo's, not the old agents/dqn.yml
+    lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
+    assert lrs[("dqn", "fixed", 1.0)] == pytest.approx(2.3e-3)
+    assert lrs[("sac", "dadaptation", 0.3)] == pytest.approx(0.3)
+    assert len(cells) == 5 * 5 * 5

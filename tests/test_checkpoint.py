@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import io
+import pickle
+import warnings
 
 import bitsandbytes as bnb
 import pytest
 import torch
 
-from rl_adaptive import AdaptiveOptimizer
+from rl_adaptive import AdaptiveOptimizer, Rule
 from tests.conftest import make_problem
 
 # RULES holds a rule for every knob; each base lacks some of them, which warns by design.
@@ -103,9 +106,10 @@ def test_strict_loading():
     assert other.rule_factors()["lr_rule.variance"] == 1.0
 
     bare = torch.optim.AdamW(model.parameters()).state_dict()
-    with pytest.raises(ValueError, match="no 'adaptive' entry"):
+    with pytest.warns(UserWarning, match="controller starts fresh"):  # a bare state dict is unambiguous: it loads
         opt.load_state_dict(bare)
-    with pytest.warns(UserWarning, match="controller starts fresh"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once
         opt.load_state_dict(bare, strict=False)
     # the wrapper's state dict also loads into a bare optimizer of the same class (extra key ignored)
     torch.optim.AdamW(model.parameters()).load_state_dict(saved)
@@ -120,3 +124,125 @@ def test_param_groups_follow_the_base_after_loading():
     opt.load_state_dict(state)
     assert opt.param_groups is opt.optimizer.param_groups
     assert opt.param_groups[0]["lr"] == 0.05 and opt.lr == 0.05
+
+
+def _scheduled():
+    model, x, y = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.Adam(model.parameters(), lr=1e-2), lr_rule="trend")
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, 10)
+    _run(opt, model, x, y, 0, 3)
+    scheduler.step()
+    return model, opt
+
+
+def test_pickles_and_copies_with_a_scheduler_attached_like_a_bare_optimizer():
+    model, opt = _scheduled()
+    clone = pickle.loads(pickle.dumps(opt))  # failed: the scheduler's wrapper of step is not picklable
+    assert clone.hyperparameters() == opt.hyperparameters()
+    assert clone.state_dict()["adaptive"] == opt.state_dict()["adaptive"]
+    copied = copy.deepcopy(opt)
+    original = [p.detach().clone() for p in model.parameters()]
+    for p in copied.param_groups[0]["params"]:
+        p.grad = torch.ones_like(p)
+    copied.step()  # the copy's step moves the copy's parameters, never the original model's
+    assert all(torch.equal(a, b) for a, b in zip(original, model.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(original, copied.param_groups[0]["params"], strict=True))
+
+
+def test_state_dict_hooks_registered_on_the_wrapper_run():
+    model, _, _ = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.AdamW(model.parameters()), lr_rule="trend")
+    calls = []
+    opt.register_state_dict_pre_hook(lambda o: calls.append("pre"))
+    opt.register_state_dict_post_hook(lambda o, sd: {**sd, "note": "post"})
+    opt.register_load_state_dict_pre_hook(
+        lambda o, sd: calls.append("load_pre") or {k: v for k, v in sd.items() if k != "note"}
+    )
+    opt.register_load_state_dict_post_hook(lambda o: calls.append("load_post"))
+    saved = opt.state_dict()
+    assert saved["note"] == "post" and "adaptive" in saved
+    opt.load_state_dict(saved)
+    assert calls == ["pre", "load_pre", "load_post"]
+
+
+def test_a_base_step_that_raises_does_not_advance_the_step_count():
+    param = torch.nn.Parameter(torch.ones(1))
+    opt = AdaptiveOptimizer(torch.optim.SGD([param], lr=1.0), lr_rule="cosine", cycle_length=10)
+    param.grad = torch.ones(1)
+    opt.step()
+    lr = opt.lr
+
+    def closure():
+        raise RuntimeError("loss exploded")
+
+    with pytest.raises(RuntimeError, match="exploded"):
+        opt.step(closure)
+    assert opt.step_count == 1 and opt.lr == lr  # the cosine schedule did not move either
+    assert opt.param_groups[0]["lr"] == 1.0  # the base value is back
+
+
+def test_sb3_loads_a_fixed_models_optimizer_into_an_adaptive_policy(tmp_path):
+    from stable_baselines3 import PPO
+
+    from rl_adaptive.sb3 import adaptive_policy_kwargs
+
+    fixed = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, n_epochs=1, device="cpu", seed=0)
+    fixed.learn(64)
+    fixed.save(tmp_path / "fixed.zip")
+    adaptive = PPO(
+        "MlpPolicy",
+        "CartPole-v1",
+        n_steps=64,
+        batch_size=32,
+        n_epochs=1,
+        device="cpu",
+        seed=0,
+        policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl"),
+    )
+    with pytest.warns(UserWarning, match="bare optimizer"):
+        adaptive.set_parameters(str(tmp_path / "fixed.zip"))  # SB3 calls load_state_dict(sd), no strict
+    assert (
+        adaptive.policy.optimizer.optimizer.state_dict()["state"].keys()
+        == fixed.policy.optimizer.state_dict()["state"].keys()
+    )
+
+
+class _CountingRule(Rule):
+    """A user's rule with counters of its own and no state_dict code: halve the lr every 3rd loss above 1."""
+
+    channel = "loss"
+
+    def __init__(self) -> None:
+        super().__init__(bounds=(0.01, 1.0), warmup=0)
+        self._seen = 0
+        self._high = 0.0
+        self.spikes = 0  # public and listed in state_fields
+        self.threshold = 1.0  # a setting: public, not state
+
+    state_fields = ("spikes",)
+
+    def update(self, stats):
+        self._seen += 1
+        if stats.last > self.threshold:
+            self.spikes += 1
+            self._high = max(self._high, stats.last)
+            if self.spikes % 3 == 0:
+                self.factor *= 0.5
+
+
+def test_a_user_rules_own_state_round_trips_with_no_code_of_its_own():
+    model, _, _ = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), lr_rule=_CountingRule())
+    for value in [2.0, 0.5, 3.0, 0.1, 4.0, 2.5]:
+        opt.step_loss(value)
+    saved = _roundtrip(opt.state_dict())
+    assert saved["adaptive"]["rules"][0]["state"] == {"factor": 0.5, "spikes": 4, "seen": 6, "high": 4.0}
+    fresh = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), lr_rule=_CountingRule())
+    fresh.load_state_dict(saved)
+    rule = fresh.rules[0]
+    assert (rule.factor, rule.spikes, rule._seen, rule._high) == (0.5, 4, 6, 4.0)
+    assert type(rule._seen) is int and type(rule._high) is float
+    for opt_ in (opt, fresh):  # both go on identically: two more spikes, the 6th halves again
+        opt_.step_loss(5.0)
+        opt_.step_loss(5.0)
+    assert fresh.lr == opt.lr == pytest.approx(0.1 * 0.25)

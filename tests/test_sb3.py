@@ -12,6 +12,7 @@ import pytest
 import torch
 from sb3_contrib import QRDQN, TQC, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 
 from rl_adaptive import AdaptiveOptimizer
@@ -255,7 +256,7 @@ def test_nan_losses_are_skipped_and_training_goes_on():
         model.learn(1024, callback=AdaptiveCallback())
     opt = model.policy.optimizer
     assert model.num_timesteps >= 1024
-    assert opt.signals["loss"].skipped == 1  # the same NaN is not fed twice
+    assert opt.signals["loss"].skipped == 3  # one NaN per phase read (the 4th is read by no later rollout)
     assert math.isfinite(opt.lr) and all(torch.isfinite(p).all() for p in model.policy.parameters())
 
 
@@ -295,3 +296,24 @@ def test_reward_channel_aggregates_finished_episodes_of_all_envs():
     assert len(with_episodes) == opt.signals["reward"].count  # ... and fed nothing
     assert max(len(r) for r in fed) > 1  # episodes of several envs in one rollout
     assert opt.signals["reward"].last == pytest.approx(float(np.median(with_episodes[-1])))
+
+
+class _ConstantKL(BaseCallback):
+    """Sets the recorded KL to 0.0 after every phase, before AdaptiveCallback reads it: a genuine repeat."""
+
+    def _on_rollout_start(self) -> None:
+        if "train/approx_kl" in self.model.logger.name_to_value:
+            self.model.logger.name_to_value["train/approx_kl"] = 0.0
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def test_a_repeated_value_is_fed_again_and_phases_come_from_the_optimizers_step_counts():
+    model = tiny_ppo(adaptive_policy_kwargs("ppo", lr_rule="kl"))
+    callback = AdaptiveCallback()
+    model.learn(256 * 5, callback=CallbackList([_ConstantKL(), callback]))
+    opt = model.policy.optimizer
+    assert opt.signals["kl"].count == 4 and opt.signals["kl"].last == 0.0  # 5 phases, the last one read by none
+    assert opt.signals["loss"].count == 4
+    assert opt.lr == pytest.approx(3e-4 * 1.5**4)  # every 0.0 below target_kl / 2 raised the lr

@@ -26,6 +26,7 @@ KINDS = {
     SAC: {"actor": "kl", "critic": "relative"},
     TQC: {"actor": "kl", "critic": "relative"},
     TD3: {"actor": "action", "critic": "relative"},
+    RecurrentPPO: {"policy": "kl"},
 }
 
 
@@ -38,7 +39,7 @@ def build(algo, seed=0, **rules):
 @pytest.mark.parametrize("algo", list(KINDS), ids=lambda a: a.__name__)
 def test_each_algorithm_is_probed_and_the_trust_region_rule_acts(algo):
     model = build(algo, lr_rule="trust_region")
-    callback = AdaptiveCallback(probe_min_steps=8)
+    callback = AdaptiveCallback(probe_min_steps=4)
     model.learn(TINY[algo][2], callback=callback)
     assert {role: probe.kind for role, probe in callback.probes.items()} == KINDS[algo]
     for role, optimizer in callback.optimizers.items():
@@ -50,7 +51,8 @@ def test_each_algorithm_is_probed_and_the_trust_region_rule_acts(algo):
         assert rule.power == POWERS[kind]
         expected = UPDATE_TARGETS.get(algo.__name__, {}).get(role, DEFAULT_UPDATE_TARGETS[kind])
         assert optimizer.target_update == rule.target == expected
-        assert optimizer.factors()["lr"] != 1.0, "tiny budgets are far from the target: the rule moves"
+    moved = [role for role, optimizer in callback.optimizers.items() if optimizer.factors()["lr"] != 1.0]
+    assert moved, "tiny budgets are far from the targets: the rule moves"
     assert callback.probe_seconds > 0.0
 
 
@@ -92,12 +94,34 @@ def test_update_sizes_are_logged_under_adaptive():
         assert recorded[f"adaptive/signal/update/{role}"] == callback.optimizers[role].signals["update"].last
 
 
-def test_an_algorithm_without_a_probe_warns_once_naming_what_is_fed():
+def test_the_recurrent_probe_reproduces_the_rollout_distribution():
+    # Before training, the probe's distribution for a sampled (step, env) is the one the policy acted with, given
+    # the LSTM state recorded with the observation: its log-probability of the recorded action is the buffer's.
     model = build(RecurrentPPO, lr_rule="trust_region")
-    with pytest.warns(UserWarning, match=r"no update-size probe for RecurrentPPO's policy.*fed reward, loss") as w:
-        model.learn(TINY[RecurrentPPO][2], callback=AdaptiveCallback())
-    assert sum("update-size probe" in str(x.message) for x in w) == 1
-    assert model.policy.optimizer.signals["update"].count == 0
+    callback = AdaptiveCallback()
+    model.learn(128, callback=callback)  # one rollout; the window opened before the training phase
+    _, before, _ = callback._window
+    buffer = model.rollout_buffer  # flattened by train(): index env * n_steps + step
+    rng = np.random.default_rng(0)  # the callback's probe_seed: the same draws
+    steps = rng.integers(0, buffer.buffer_size, size=256)
+    envs = rng.integers(0, buffer.n_envs, size=256)
+    flat = envs * buffer.buffer_size + steps
+    recorded = torch.as_tensor(buffer.log_probs.reshape(-1)[flat])
+    actions = torch.as_tensor(buffer.actions.reshape(len(buffer.log_probs.reshape(-1)), -1)[flat]).squeeze(-1)
+    assert torch.allclose(before["policy"].log_prob(actions), recorded, atol=1e-5)
+
+
+def test_a_policy_without_a_probe_warns_once_naming_what_is_fed():
+    class Custom(torch.nn.Module):  # a role the probe does not know: an optimizer on a policy's submodule
+        pass
+
+    model = build(SAC, lr_rule="trust_region")
+    model.policy.critic = Custom()  # the critic's optimizer stays, the module it probes is unknown
+    model.policy.critic.optimizer = model.critic.optimizer
+    callback = AdaptiveCallback()
+    with pytest.warns(UserWarning, match=r"no update-size probe for SAC's critic optimizer; it is fed reward, loss"):
+        callback.init_callback(model)
+    assert set(callback.probes) == {"actor"}
 
 
 def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
@@ -116,6 +140,19 @@ def test_no_probe_when_no_rule_reads_the_update_size():
     model.learn(512, callback=callback)
     assert callback.probes == {} and callback.probe_seconds == 0.0
     assert model.policy.optimizer.signals["update"].count == 0
+
+
+def test_probing_inside_the_phase_every_k_steps():
+    model = build(PPO, lr_rule="trust_region")  # 4 minibatches x 2 epochs: 8 optimizer steps per phase
+    callback = AdaptiveCallback(probe_every=2)
+    model.learn(1024, callback=callback)  # 4 phases
+    optimizer = model.policy.optimizer
+    assert optimizer.signals["update"].count == 4 * 8 // 2
+    # the PPO target, per phase of 8 steps (rounded up to the 10-step window: 16 steps), scaled to 2 steps as a KL
+    assert optimizer.target_update == pytest.approx(UPDATE_TARGETS["PPO"]["policy"] * (2 / 16) ** 2)
+    assert not optimizer._optimizer_step_post_hooks, "the hooks leave with the callback"
+    with pytest.raises(ValueError, match=r"probe_every: .*on-policy"):
+        build(DQN, lr_rule="trust_region").learn(200, callback=AdaptiveCallback(probe_every=2))
 
 
 def test_a_non_finite_or_negative_update_size_is_skipped_and_counted():

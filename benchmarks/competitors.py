@@ -1,0 +1,128 @@
+"""The learning-rate-free optimizers a user would pick instead of rl_adaptive, as drop-in SB3 optimizers.
+
+Each competitor is an optimizer class SB3 builds through ``policy_kwargs`` (``optimizer_class``,
+``optimizer_kwargs``), at its own recommended learning rate times the grid's multiplier. They come with the
+``benchmarks`` extra (``pip install -e ".[benchmarks]"``), never with the library.
+
+Schedule-Free needs ``optimizer.train()`` before its steps and ``optimizer.eval()`` for inference, and SB3 calls
+neither: :class:`ScheduleFreeModes` does, around every training phase. Rollouts and evaluations then use the
+averaged weights ``x`` and gradient steps the weights ``y``, so PPO's first minibatch of each phase already sees a
+probability ratio ``pi_y / pi_x`` away from 1; the callback measures that gap as KL(pi_x || pi_y) on the rollout
+(``mode_kl``, kept in the run's result) instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+from rl_adaptive import AdaptiveOptimizer
+from rl_adaptive.probe import build_probes, sample_batch
+from rl_adaptive.sb3 import find_optimizers
+
+__all__ = ["COMPETITORS", "Competitor", "ScheduleFreeModes", "competitor_policy_kwargs"]
+
+EXTRA = "benchmarks"
+
+
+@dataclass(frozen=True)
+class Competitor:
+    """An optimizer class by module and name, its recommended lr, and whether AdaptiveOptimizer wraps it."""
+
+    package: str
+    module: str
+    name: str
+    lr: float
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    wrapped: bool = False
+    schedule_free: bool = False
+
+    def load(self) -> type:
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError:
+            raise ImportError(
+                f"competitor needs {self.package}: pip install -e '.[{EXTRA}]' (or pip install {self.package})"
+            ) from None
+        return getattr(module, self.name)
+
+
+COMPETITORS: dict[str, Competitor] = {
+    # Prodigy and D-Adaptation estimate the step size themselves and expect lr=1.0 (a multiplier of it).
+    "prodigy": Competitor("prodigyopt", "prodigyopt", "Prodigy", 1.0),
+    "dadaptation": Competitor("dadaptation", "dadaptation", "DAdaptAdam", 1.0),
+    # Schedule-Free AdamW's default lr; it needs train()/eval() around its steps (ScheduleFreeModes).
+    "schedulefree": Competitor("schedulefree", "schedulefree", "AdamWScheduleFree", 0.0025, schedule_free=True),
+    # Prodigy inside AdaptiveOptimizer with the trust-region rule: does adaptation add to a learning-rate-free
+    # optimizer?
+    "adaptive_prodigy": Competitor(
+        "prodigyopt", "prodigyopt", "Prodigy", 1.0, kwargs={"lr_rule": "trust_region"}, wrapped=True
+    ),
+}
+
+
+def competitor_policy_kwargs(name: str, policy_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``policy_kwargs`` that make SB3 build competitor ``name``; ``ValueError`` lists the choices."""
+    if name not in COMPETITORS:
+        raise ValueError(f"competitor: unknown competitor {name!r}; choose from {', '.join(COMPETITORS)}")
+    spec = COMPETITORS[name]
+    cls = spec.load()
+    out = dict(policy_kwargs or {})
+    if spec.wrapped:
+        out["optimizer_class"] = AdaptiveOptimizer
+        out["optimizer_kwargs"] = {"base_optimizer": cls, **spec.kwargs}
+    else:
+        out["optimizer_class"] = cls
+        out["optimizer_kwargs"] = dict(spec.kwargs)
+    return out
+
+
+class ScheduleFreeModes(BaseCallback):
+    """Put Schedule-Free optimizers in train mode for SB3's training phases and in eval mode otherwise.
+
+    ``eval()`` at the start of ``learn()`` and after each training phase (rollouts and evaluations use the averaged
+    weights), ``train()`` right before each phase (``on_rollout_end``). On-policy, it also measures
+    KL(pi_eval || pi_train) on the rollout at each switch to train mode: the gap PPO's ratio starts from.
+    """
+
+    def __init__(self, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.mode_kl: list[float] = []
+        self._optimizers: list[Any] = []
+        self._rng = np.random.default_rng(0)
+
+    def _init_callback(self) -> None:
+        self._optimizers = [
+            opt for opt in find_optimizers(self.model).values() if callable(getattr(opt, "train", None))
+        ]
+        self._probe = None
+        if isinstance(self.model, OnPolicyAlgorithm):
+            self._probe = build_probes(self.model, ["policy"]).get("policy")
+
+    def _set(self, mode: str) -> None:
+        for opt in self._optimizers:
+            getattr(opt, mode)()
+
+    def _on_training_start(self) -> None:
+        self._set("eval")
+
+    def _on_rollout_end(self) -> None:
+        batch = sample_batch(self.model, 256, self._rng) if self._probe is not None else None
+        before = self._probe.snapshot(batch) if batch is not None and self._probe is not None else None
+        self._set("train")
+        if batch is not None and self._probe is not None:
+            self.mode_kl.append(self._probe.measure(batch, before))
+
+    def _on_rollout_start(self) -> None:
+        self._set("eval")
+
+    def _on_training_end(self) -> None:
+        self._set("eval")
+
+    def _on_step(self) -> bool:
+        return True
