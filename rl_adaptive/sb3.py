@@ -65,6 +65,9 @@ KL_ALGOS = frozenset({"PPO", "RecurrentPPO", "MaskablePPO"})
 UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
     "PPO": {"policy": 0.0017},
     "A2C": {"policy": 0.012},
+    "DQN": {"policy": 0.019},
+    "SAC": {"actor": 0.31, "critic": 0.011},
+    "TD3": {"actor": 0.11, "critic": 0.018},
 }
 #: Fallback target per kind of update size.
 DEFAULT_UPDATE_TARGETS: Mapping[str, float] = {"kl": 0.01, "relative": 0.05, "action": 0.05}
