@@ -32,6 +32,14 @@ import numpy as np
 
 from benchmarks._common import RESULTS, code_hash, commit, machine, write_json
 
+#: The task of each algorithm on the every-algorithm suites: CartPole-v1 (discrete), Pendulum-v1 (continuous).
+EVERY_ALGORITHM = {
+    "ppo": "CartPole-v1",
+    "a2c": "CartPole-v1",
+    "dqn": "CartPole-v1",
+    "sac": "Pendulum-v1",
+    "td3": "Pendulum-v1",
+}
 SUITES: dict[str, dict[str, Any]] = {
     "cartpole_grid": {
         "algo": "ppo",
@@ -62,14 +70,8 @@ SUITES: dict[str, dict[str, Any]] = {
     # value as on the grids: the wrapper with no rule (the bare optimizer, bit for bit) and AdaptiveCallback's
     # probe. Their medians are the trust-region rule's targets.
     "update_sizes": {
-        "algo": ["ppo", "a2c", "dqn", "sac", "td3"],
-        "env": {
-            "ppo": "CartPole-v1",
-            "a2c": "CartPole-v1",
-            "dqn": "CartPole-v1",
-            "sac": "Pendulum-v1",
-            "td3": "Pendulum-v1",
-        },
+        "algo": list(EVERY_ALGORITHM),
+        "env": EVERY_ALGORITHM,
         "zoo": True,
         "timesteps": None,
         "seeds": 3,
@@ -94,14 +96,8 @@ SUITES: dict[str, dict[str, Any]] = {
     # tuned value (each competitor's own recommended lr) x {0.1, 0.3, 1, 3, 10}. Run `fixed` and `default` with
     # --seeds 5, the competitors and screening variants with --seeds 3.
     "algos_grid": {
-        "algo": ["ppo", "a2c", "dqn", "sac", "td3"],
-        "env": {
-            "ppo": "CartPole-v1",
-            "a2c": "CartPole-v1",
-            "dqn": "CartPole-v1",
-            "sac": "Pendulum-v1",
-            "td3": "Pendulum-v1",
-        },
+        "algo": list(EVERY_ALGORITHM),
+        "env": EVERY_ALGORITHM,
         "zoo": True,
         "timesteps": None,
         "seeds": 5,
