@@ -544,7 +544,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
     # -- what the controller is doing ----------------------------------------------------------------------
     @property
     def step_count(self) -> int:
-        """Number of :meth:`step` calls so far (saved and restored with the state dict)."""
+        """Number of :meth:`step` calls that completed (a base step that raised is not counted); saved and
+        restored with the state dict."""
         return self._step_count
 
     @property
