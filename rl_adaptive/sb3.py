@@ -1,6 +1,6 @@
 """Stable-Baselines3 integration: the AdaptiveOptimizer through ``policy_kwargs`` and a callback that feeds it.
 
-With its update-size probes (rl_adaptive.probe), the SB3 integration: the core modules never import Stable-Baselines3.
+With rl_adaptive.probe (the update-size probes), this is where the library meets SB3; the core never imports it.
 
 >>> from stable_baselines3 import PPO
 >>> from rl_adaptive.sb3 import AdaptiveCallback, adaptive_policy_kwargs
