@@ -15,7 +15,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["KNOBS", "SCALE_KNOBS", "HORIZON_KNOBS", "KnobSpec", "find_knobs", "read_knob", "write_knob"]
+__all__ = [
+    "KNOBS",
+    "SCALE_KNOBS",
+    "HORIZON_KNOBS",
+    "KnobSpec",
+    "find_knobs",
+    "is_adam_family",
+    "read_knob",
+    "write_knob",
+]
 
 #: Every knob the controller can adapt, in display order.
 KNOBS: tuple[str, ...] = ("lr", "momentum", "beta1", "beta2", "alpha", "wd")
@@ -126,3 +135,11 @@ def write_knob(group: dict[str, Any], spec: KnobSpec, value: Any) -> None:
     items = list(old)
     items[spec.index] = value
     group[spec.key] = type(old)(items) if isinstance(old, (tuple, list)) else tuple(items)
+
+
+def is_adam_family(optimizer: torch.optim.Optimizer) -> bool:
+    """Adam, AdamW, NAdam, RAdam, Adamax (torch) and bitsandbytes' Adam/AdamW variants: bias-corrected moments
+    with a per-parameter step count (what Adam-Rel resets)."""
+    names = {klass.__name__ for klass in type(optimizer).__mro__}
+    torch_family = {"Adam", "AdamW", "NAdam", "RAdam", "Adamax"}
+    return bool(names & torch_family) or any(n.startswith(("Adam", "PagedAdam")) for n in names)

@@ -16,7 +16,7 @@ import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from .distributed import is_distributed, mean_across_ranks
-from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, read_knob, write_knob
+from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, is_adam_family, read_knob, write_knob
 from .presets import DEFAULT_PRESET, get_preset
 from .rules import RULE_KEYWORDS, Rule, RuleOptions, TrustRegionRule, _check_bounds, _check_number, build_rules
 from .signals import SignalStats
@@ -83,13 +83,6 @@ def _to_float(value: object, name: str) -> float:
     if isinstance(value, numbers.Real):
         return float(value)
     raise TypeError(f"{name}: expected a float or a one-element tensor, got {type(value).__name__} {value!r}")
-
-
-def _is_adam_family(optimizer: torch.optim.Optimizer) -> bool:
-    """Adam, AdamW, NAdam, RAdam, Adamax (torch) and bitsandbytes' Adam/AdamW variants: bias-corrected moments."""
-    names = {klass.__name__ for klass in type(optimizer).__mro__}
-    torch_family = {"Adam", "AdamW", "NAdam", "RAdam", "Adamax"}
-    return bool(names & torch_family) or any(n.startswith(("Adam", "PagedAdam")) for n in names)
 
 
 def _adapt(knob: str, base: Any, factor: float) -> Any:
@@ -305,7 +298,7 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
     def _check_adam_rel(self, adam_rel: object) -> bool:
         if not isinstance(adam_rel, bool):
             raise TypeError(f"adam_rel: expected True or False, got {type(adam_rel).__name__} {adam_rel!r}")
-        if adam_rel and not _is_adam_family(self._base):
+        if adam_rel and not is_adam_family(self._base):
             raise ValueError(
                 f"adam_rel: Adam-Rel resets the step count of the Adam family (torch Adam, AdamW, NAdam, RAdam, "
                 f"Adamax; bitsandbytes Adam*/AdamW*), got {type(self._base).__name__}"
@@ -448,7 +441,11 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
 
     @property
     def target_update(self) -> float | None:
-        """Target update size of the ``"trust_region"`` rules (None: not set yet)."""
+        """Target update size of the ``"trust_region"`` rules (None: not set yet). Read from the rules themselves,
+        so a ``TrustRegionRule`` instance passed with its own target reports (and keeps) that target."""
+        for binding in self._bindings:
+            if isinstance(binding.rule, TrustRegionRule) and binding.rule.target is not None:
+                return binding.rule.target
         return self.options.target_update
 
     @target_update.setter
@@ -629,7 +626,6 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             "version": _STATE_VERSION,
             "step_count": self._step_count,
             "adam_rel": self.adam_rel,
-            "target_update": -1.0 if self.target_update is None else self.target_update,
             "signals": {channel: stats.state_dict() for channel, stats in self.signals.items()},
             "rules": [
                 {"keyword": b.keyword, "name": b.rule.name, "state": b.rule.state_dict()} for b in self._bindings
@@ -699,9 +695,6 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             saved_stats = adaptive["signals"].get(channel)  # a channel added after the checkpoint starts fresh
             if saved_stats is not None:
                 stats.load_state_dict(saved_stats)
-        target = float(adaptive.get("target_update", -1.0))
-        if target > 0.0:
-            self.target_update = target
         unused = list(saved_rules)
         for binding in self._bindings:
             for i, saved in enumerate(unused):

@@ -218,8 +218,9 @@ class TrendRule(Rule):
         warmup: int = 5,
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
-        if channel not in ("loss", "reward", "kl", "update"):
-            raise ValueError(f"channel: expected one of loss, reward, kl, update; got {channel!r}")
+        signals = [c for c in CHANNELS if c != "step"]
+        if channel not in signals:
+            raise ValueError(f"channel: expected one of {', '.join(signals)}; got {channel!r}")
         self.channel = channel
         self.up = _check_number("up", up, low=1.0)
         self.down = _check_number("down", down, low=0.0, high=1.0, low_open=True)

@@ -367,9 +367,7 @@ class AdaptiveCallback(BaseCallback):
             if optimizer.step_count - steps[role] < self.probe_every:
                 return
             start = time.perf_counter()
-            size = probe.measure(batch, before[role])
-            optimizer.step_update(size)
-            self._fed[f"update/{role}" if len(self.optimizers) > 1 else "update"] = size
+            self._feed_update(role, probe.measure(batch, before[role]))
             before[role] = probe.snapshot(batch)
             steps[role] = optimizer.step_count
             self.probe_seconds += time.perf_counter() - start
@@ -427,15 +425,16 @@ class AdaptiveCallback(BaseCallback):
         if all(self.optimizers[role].step_count - steps[role] < self.probe_min_steps for role in self.probes):
             return  # too few optimizer steps yet (off-policy before learning_starts, or between gradient steps)
         start = time.perf_counter()
-        many = len(self.optimizers) > 1
         for role, probe in self.probes.items():
             if self.optimizers[role].step_count == steps[role]:
                 continue  # this optimizer did not step in the window (TD3's delayed actor)
-            size = probe.measure(batch, before[role])
-            self.optimizers[role].step_update(size)
-            self._fed[f"update/{role}" if many else "update"] = size
+            self._feed_update(role, probe.measure(batch, before[role]))
         self._window = None
         self.probe_seconds += time.perf_counter() - start
+
+    def _feed_update(self, role: str, size: float) -> None:
+        self.optimizers[role].step_update(size)
+        self._fed[f"update/{role}" if len(self.optimizers) > 1 else "update"] = size
 
     def _feed_training_signals(self, stepped: list[str]) -> None:
         recorded = self.model.logger.name_to_value

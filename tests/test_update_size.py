@@ -13,7 +13,7 @@ from sb3_contrib import QRDQN, TQC, RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 
-from rl_adaptive import AdaptiveOptimizer
+from rl_adaptive import AdaptiveOptimizer, TrustRegionRule
 from rl_adaptive.probe import POWERS
 from rl_adaptive.sb3 import DEFAULT_UPDATE_TARGETS, UPDATE_TARGETS, AdaptiveCallback, adaptive_policy_kwargs
 from tests.test_sb3 import TINY
@@ -129,6 +129,9 @@ def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
     callback = AdaptiveCallback()
     model.learn(512, callback=callback)
     assert model.policy.optimizer.target_update == 0.123
+    instance = build(PPO, lr_rule=TrustRegionRule(0.05))  # a rule passed with its own target keeps it
+    instance.learn(512, callback=AdaptiveCallback())
+    assert instance.policy.optimizer.target_update == instance.policy.optimizer.rules[0].target == 0.05
     for bad in ({"probe_size": 0}, {"probe_min_steps": -3}, {"probe_size": 2.5}, {"probe": "always"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             AdaptiveCallback(**bad)
