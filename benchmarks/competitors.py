@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from rl_adaptive import AdaptiveOptimizer
-from rl_adaptive.probe import build_probes, sample_batch
+from rl_adaptive.probe import Probe, build_probes, sample_batch
 from rl_adaptive.sb3 import find_optimizers
 
 __all__ = ["COMPETITORS", "Competitor", "ScheduleFreeModes", "competitor_policy_kwargs"]
@@ -94,13 +94,13 @@ class ScheduleFreeModes(BaseCallback):
         super().__init__(verbose)
         self.mode_kl: list[float] = []
         self._optimizers: list[Any] = []
+        self._probe: Probe | None = None
         self._rng = np.random.default_rng(0)
 
     def _init_callback(self) -> None:
         self._optimizers = [
             opt for opt in find_optimizers(self.model).values() if callable(getattr(opt, "train", None))
         ]
-        self._probe = None
         if isinstance(self.model, OnPolicyAlgorithm):
             self._probe = build_probes(self.model, ["policy"]).get("policy")
 
@@ -113,10 +113,12 @@ class ScheduleFreeModes(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         batch = sample_batch(self.model, 256, self._rng) if self._probe is not None else None
-        before = self._probe.snapshot(batch) if batch is not None and self._probe is not None else None
+        if self._probe is None or batch is None:
+            self._set("train")
+            return
+        before = self._probe.snapshot(batch)  # the policy in eval mode (what the rollout used)
         self._set("train")
-        if batch is not None and self._probe is not None:
-            self.mode_kl.append(self._probe.measure(batch, before))
+        self.mode_kl.append(self._probe.measure(batch, before))
 
     def _on_rollout_start(self) -> None:
         self._set("eval")

@@ -192,16 +192,17 @@ def cells(suite: str, variants: list[str] | None = None, seeds: int | None = Non
             for v in (variants or spec["variants"])
             for s in range(seeds or spec["seeds"])
         ]
-    algos = spec["algo"] if isinstance(spec["algo"], list) else [spec["algo"]]
+    algos = _suite_algos(suite)
     envs = spec["env"] if isinstance(spec["env"], dict) else dict.fromkeys(algos, spec["env"])
     zoo = bool(spec.get("zoo", False))
     competitors = _competitors()
-
-    def base_lr(variant: str, algo: str) -> float:  # a competitor's grid is around its own recommended lr
-        return competitors[variant].lr if variant in competitors else tuned_lr(algo, envs[algo], zoo)
-
     grid: list[tuple[str, str, float | None, float | None]]
     if "lr_mults" in spec:
+        tuned = {algo: tuned_lr(algo, envs[algo], zoo) for algo in algos}  # one agent file read per algorithm
+
+        def base_lr(variant: str, algo: str) -> float:  # a competitor's grid is around its own recommended lr
+            return competitors[variant].lr if variant in competitors else tuned[algo]
+
         grid = [
             (algo, variant, base_lr(variant, algo) * m, m)
             for m in spec["lr_mults"]
@@ -222,6 +223,11 @@ def cells(suite: str, variants: list[str] | None = None, seeds: int | None = Non
         for algo, variant, lr, mult in grid
         if algo in ONLY_FOR.get(variant, {algo})
     ]
+
+
+def _suite_algos(suite: str) -> list[str]:
+    algos = SUITES[suite].get("algo", [])
+    return list(algos) if isinstance(algos, list) else [algos]
 
 
 def load_cell_agent(algo: str, env: str, zoo: bool) -> Any:
@@ -320,8 +326,7 @@ def run(
     suite: str, workers: int, variants: list[str] | None, seeds: int | None, algos: list[str] | None = None
 ) -> None:
     check_variants(variants or [])
-    spec_algos = SUITES[suite].get("algo", [])
-    spec_algos = spec_algos if isinstance(spec_algos, list) else [spec_algos]
+    spec_algos = _suite_algos(suite)
     for algo in algos or []:
         if algo not in spec_algos:
             raise ValueError(f"algos: {suite} has no algorithm {algo!r}; choose from {', '.join(spec_algos)}")

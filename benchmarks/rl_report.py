@@ -604,7 +604,7 @@ def screen() -> None:
     lines += ["", "![lr traces, seed 0](benchmarks/results/plots/screen_lr_traces.png)"]
     plt = _plt()
     fig, axes = plt.subplots(len(traces), len(mults), figsize=(3.4 * len(mults), 2.8 * len(traces)), squeeze=False)
-    order = list(spec["variants"]) + sorted({r["cell"]["variant"] for r in rows} - set(spec["variants"]))
+    order = _variants(rows, "screen")  # one colour per variant, in the suite's order
     for row, (algo, runs) in zip(axes, traces.items(), strict=True):
         for ax, m in zip(row, mults, strict=True):
             for r in runs:
