@@ -147,7 +147,7 @@ def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
     cells = rl.cells("algos_grid", seeds=1)
     budgets = {(c.algo, c.env): c.timesteps for c in cells}
     assert budgets == {  # None: the agent's own n_timesteps, read from rl-zoo's files
-        ("ppo", "CartPole-v1"): None,
+        ("ppo", "CartPole-v1"): 50_000,  # shortened from rl-zoo's 100k (fixed is solved by then), and said so
         ("a2c", "CartPole-v1"): None,
         ("dqn", "CartPole-v1"): None,
         ("sac", "Pendulum-v1"): None,
@@ -160,3 +160,32 @@ def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
     assert lrs[("dqn", "fixed", 1.0)] == pytest.approx(2.3e-3)
     assert lrs[("sac", "dadaptation", 0.3)] == pytest.approx(0.3)
     assert len(cells) == 5 * 5 * 5
+
+
+def _grid_row(variant: str, mult: float, seed: int, final: float) -> dict:
+    return {
+        "cell": {"variant": variant, "lr_mult": mult, "seed": seed},
+        "final": {"mean": final},
+        "_solved": final >= 475,
+    }
+
+
+def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_counts():
+    mults = [0.1, 1.0, 10.0]
+    rows = [_grid_row("fixed", m, s, 500.0 if m == 1.0 else 100.0) for m in mults for s in range(5)]
+    rows += [_grid_row("default", m, s, 500.0) for m in mults for s in range(5)]
+    rows += [_grid_row("default", 1.0, 5, 10.0)]  # an extra seed at one multiplier only: not counted
+    rows += [_grid_row("prodigy", m, s, 500.0 if s < 2 else 0.0) for m in mults for s in range(3)]
+    grid = rl_report._grid_cells(rows, mults)
+    assert grid["default"]["n"] == 5 and grid["default"]["solved"] == {0.1: 5, 1.0: 5, 10.0: 5}
+    assert grid["fixed"]["solved"] == {0.1: 0, 1.0: 5, 10.0: 0}
+    assert grid["prodigy"]["scores"].shape == (3, 3)
+    targets = rl_report._grid_targets("ppo", grid)
+    assert targets[0].endswith("| yes |")  # 15/15 against 5/15
+    assert targets[1].endswith("| yes |")  # 5/5 against 5/5 at the tuned lr
+    assert "prodigy" in targets[2] and "6/9" in targets[2] and targets[2].endswith("| yes |")
+    assert all(t.endswith("| not run yet |") for t in targets[3:])  # schedulefree, dadaptation
+    worse = rl_report._grid_cells(
+        [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults
+    )
+    assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
