@@ -40,7 +40,7 @@ def code_hash() -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "rl_adaptive").glob("*.py"), *(ROOT / "agents").glob("*.yml")]):
+    for path in sorted([*(ROOT / "rl_adaptive").glob("*.py"), *(ROOT / "agents").glob("*.py")]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
@@ -84,3 +84,33 @@ def replace_section(name: str, text: str, path: Path = BENCHMARKS_MD) -> None:
     else:
         content = content.rstrip() + "\n\n" + block + "\n"
     path.write_text(content)
+
+
+def iqm_ci(scores: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """rliable's IQM and 95% stratified bootstrap CI per variant (``scores[variant]``: (runs,) or (runs, tasks)).
+
+    The benchmark report's statistics (rliable, from the ``benchmarks`` extra); the library's command uses
+    :func:`rl_adaptive.stats.iqm_ci`, scipy's equivalent, which tests/test_stats.py checks against this.
+    """
+    from rliable import library as rly
+    from rliable import metrics
+
+    out = {}
+    state = np.random.get_state()  # rliable draws from numpy's global generator: leave it as it was
+    try:
+        for k, v in scores.items():
+            matrix = np.asarray(v, dtype=float).reshape(len(v), -1)
+            # Reseeding per variant gives every variant the same resamples, so equal scores get equal intervals.
+            np.random.seed(seed)
+            point, interval = rly.get_interval_estimates(
+                {k: matrix}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps
+            )
+            out[k] = {
+                "iqm": float(point[k][0]),
+                "ci_low": float(interval[k][0, 0]),
+                "ci_high": float(interval[k][1, 0]),
+                "runs": int(matrix.shape[0]),
+            }
+    finally:
+        np.random.set_state(state)
+    return out

@@ -1,19 +1,17 @@
-"""The example agents: rl-zoo-style YAML files in ``agents/``, read into Stable-Baselines3 keyword arguments.
+"""The example agents: rl-zoo3 config files in ``agents/``, read into Stable-Baselines3 keyword arguments.
 
-One source of truth for the command line, the examples and the benchmark. Each ``agents/<algo>.yml`` maps an
-environment id to rl-baselines3-zoo hyperparameters plus one key of ours, ``adaptive``: the keyword arguments of
-:class:`~rl_adaptive.AdaptiveOptimizer` for the agent's adaptive variant.
+One source of truth for the command line, the examples, the benchmark and ``python -m rl_zoo3.train``. Each
+``agents/<algo>.py`` is an rl-zoo3 config file (:mod:`rl_adaptive.zoo`): rl-zoo's own hyperparameters for each
+environment, read from the installed ``rl_zoo3`` package, with the AdaptiveOptimizer keywords of the agent's
+adaptive variant inside its ``policy_kwargs`` string.
 """
 
 from __future__ import annotations
 
-import ast
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 __all__ = ["ALGOS", "Agent", "LinearSchedule", "agents_dir", "available_agents", "load_agent", "load_zoo_agent"]
 
@@ -51,39 +49,27 @@ class LinearSchedule:
 
 
 def agents_dir() -> Path:
-    """Where the YAML files are: ``$RL_ADAPTIVE_AGENTS``, the repository's ``agents/``, or the installed copy."""
+    """Where the config files are: ``$RL_ADAPTIVE_AGENTS``, the repository's ``agents/``, or the installed copy."""
     env = os.environ.get("RL_ADAPTIVE_AGENTS")
     if env:
         return Path(env)
     repo = Path(__file__).resolve().parent.parent / "agents"
-    if (repo / "ppo.yml").exists():
+    if (repo / "ppo.py").exists():
         return repo
     return Path(__file__).resolve().parent / "_agents"
 
 
 def _read(algo: str) -> dict[str, dict[str, Any]]:
-    path = agents_dir() / f"{algo}.yml"
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
+    """An agent file's ``hyperparams``, read as rl-zoo reads a ``.py`` config file: by executing it."""
+    path = agents_dir() / f"{algo}.py"
+    scope: dict[str, Any] = {"__file__": str(path)}
+    exec(compile(path.read_text(), str(path), "exec"), scope)
+    return dict(scope["hyperparams"])
 
 
 def available_agents() -> dict[str, list[str]]:
     """``{algo: [environment ids]}`` for every agent defined."""
     return {algo: list(_read(algo)) for algo in ALGOS}
-
-
-def _policy_kwargs(text: str | dict[str, Any] | None) -> dict[str, Any]:
-    """rl-zoo writes ``policy_kwargs: "dict(net_arch=[256, 256])"``; read it without eval."""
-    if text is None:
-        return {}
-    if isinstance(text, dict):
-        return dict(text)
-    node = ast.parse(text.strip(), mode="eval").body
-    if not (
-        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args
-    ):
-        raise ValueError(f"policy_kwargs: expected 'dict(key=literal, ...)', got {text!r}")
-    return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords if kw.arg is not None}
 
 
 def _value(value: Any) -> Any:
@@ -145,13 +131,9 @@ def load_zoo_agent(algo: str, env_id: str, adaptive: dict[str, Any] | None = Non
     Needs ``pip install rl_zoo3``; a ``ValueError`` names an unknown algorithm or environment and the choices."""
     if algo not in ZOO_ALGOS:
         raise ValueError(f"algo: unknown algorithm {algo!r}; choose from {', '.join(ZOO_ALGOS)}")
-    try:
-        import rl_zoo3
-    except ImportError:
-        raise ImportError("load_zoo_agent needs rl-zoo3: pip install rl_zoo3") from None
-    path = Path(rl_zoo3.__file__).resolve().parent / "hyperparams" / f"{algo}.yml"
-    with open(path) as f:
-        entries = yaml.safe_load(f) or {}
+    from .zoo import zoo_entries
+
+    entries = zoo_entries(algo)
     if env_id not in entries:
         raise ValueError(f"env_id: rl-zoo has no {algo} entry {env_id!r}; choose from {', '.join(entries)}")
     raw = dict(entries[env_id])
@@ -165,7 +147,10 @@ def _agent(algo: str, env_id: str, raw: dict[str, Any]) -> Agent:
         if raw["noise_type"] not in _NOISE_TYPES:
             raise ValueError(f"noise_type: unknown {raw['noise_type']!r}; choose from {', '.join(_NOISE_TYPES)}")
         noise = (str(raw["noise_type"]), float(raw["noise_std"]))
-    adaptive = dict(raw.get("adaptive") or {})
+    from .zoo import split_policy_kwargs
+
+    policy_kwargs, in_policy = split_policy_kwargs(raw.get("policy_kwargs"))
+    adaptive = dict(in_policy if in_policy is not None else raw.get("adaptive") or {})
     if isinstance(adaptive.get("betas_rule"), list):
         adaptive["betas_rule"] = tuple(adaptive["betas_rule"])
     return Agent(
@@ -175,7 +160,7 @@ def _agent(algo: str, env_id: str, raw: dict[str, Any]) -> Agent:
         n_timesteps=int(float(raw.get("n_timesteps", 100_000))),
         policy=str(raw.get("policy", "MlpPolicy")),
         model_kwargs={k: _value(v) for k, v in raw.items() if k not in _NOT_MODEL_KWARGS},
-        policy_kwargs=_policy_kwargs(raw.get("policy_kwargs")),
+        policy_kwargs=policy_kwargs,
         adaptive=adaptive,
         noise=noise,
     )

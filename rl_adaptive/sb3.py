@@ -223,6 +223,10 @@ class AdaptiveCallback(BaseCallback):
             the calibration window's steps (a step's worth of KL adds up quadratically, a relative change
             linearly). Default None: once per window.
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
+        wrap: :class:`AdaptiveOptimizer` keywords (``{"preset": "default"}``) to wrap the model's optimizers with
+            when it has no AdaptiveOptimizer of its own, in place, before training: for runs whose
+            ``policy_kwargs`` were replaced, as rl-zoo's Optuna samplers do. Default None: never wrap (a model
+            with no AdaptiveOptimizer is an error).
     """
 
     def __init__(
@@ -236,9 +240,13 @@ class AdaptiveCallback(BaseCallback):
         probe_min_steps: int | None = None,
         probe_every: int | None = None,
         probe_seed: int = 0,
+        wrap: Mapping[str, Any] | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        if wrap is not None and not isinstance(wrap, Mapping):
+            raise TypeError(f"wrap: expected AdaptiveOptimizer keywords (a dict) or None, got {wrap!r}")
+        self.wrap = dict(wrap) if wrap is not None else None
         for name, value, low in (
             ("probe_size", probe_size, 1),
             ("probe_min_steps", probe_min_steps, 1),
@@ -285,6 +293,8 @@ class AdaptiveCallback(BaseCallback):
 
     # -- setup ---------------------------------------------------------------------------------------------
     def _init_callback(self) -> None:
+        if self.wrap is not None and not find_adaptive_optimizers(self.model):
+            self._wrap_optimizers(self.wrap)
         self.optimizers = find_adaptive_optimizers(self.model)
         if not self.optimizers:
             name = _algo_name(self.model)
@@ -312,6 +322,18 @@ class AdaptiveCallback(BaseCallback):
             self.kl_key = self._kl_key_arg
         self._steps_seen = {role: optimizer.step_count for role, optimizer in self.optimizers.items()}
         self._init_probes()
+
+    def _wrap_optimizers(self, kwargs: dict[str, Any]) -> None:
+        """Put every optimizer of the model inside an AdaptiveOptimizer, where the model keeps it."""
+        policy = self.model.policy
+        for role, optimizer in find_optimizers(self.model).items():
+            owner = policy if role == "policy" else getattr(policy, role)
+            owner.optimizer = AdaptiveOptimizer(optimizer, **kwargs)
+            if self.verbose >= 1:
+                print(
+                    f"AdaptiveCallback: wrapped {_algo_name(self.model)}'s {role} optimizer "
+                    f"({type(optimizer).__name__}) in AdaptiveOptimizer({kwargs})"
+                )
 
     def _init_probes(self) -> None:
         on_policy = isinstance(self.model, OnPolicyAlgorithm)
