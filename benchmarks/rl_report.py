@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import RESULTS, ROOT, bootstrap_ci, replace_section
+from benchmarks._common import RESULTS, ROOT, bootstrap_ci, iqm_ci, replace_section
 from benchmarks.rl import SUITES, load
-from rl_adaptive.stats import iqm_ci, mean_band, on_grid
+from rl_adaptive.stats import mean_band, on_grid
 
 PLOTS = RESULTS / "plots"
 README_MD = ROOT / "README.md"

@@ -18,7 +18,14 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["EXTRA", "main"]
+
+#: The extra that brings what every command needs (the README and docs/agents.md name it).
+EXTRA = "examples"
+# Packages of that extra (and their import names): a missing one is a one-line error, not a traceback.
+_OPTIONAL = frozenset(
+    {"stable_baselines3", "gymnasium", "rl_zoo3", "yaml", "matplotlib", "scipy", "tensorboard", "tqdm", "rich", "Box2D"}
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -171,8 +178,7 @@ def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str,
     stats = iqm_ci(finals)
     solved = results[0]["solved_threshold"]
     lines = [
-        f"**{title}**: final return over 10 deterministic episodes, IQM over seeds with a 95% stratified "
-        "bootstrap CI (rliable).",
+        f"**{title}**: final return over 10 deterministic episodes, IQM over seeds with a 95% bootstrap CI (scipy).",
         "",
         "| variant | seeds | IQM | 95% CI | solved |",
         "|---|---:|---:|---|---:|",
@@ -268,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        package = (e.name or "").split(".")[0]
+        if package not in _OPTIONAL:
+            raise
+        _fail(f"{args.command} needs {package}, which is not installed: pip install 'rl-adaptive[{EXTRA}]'")
 
 
 if __name__ == "__main__":

@@ -195,8 +195,33 @@ def test_examples_run(tmp_path, script, args, png):
     proc = run([sys.executable, str(ROOT / "examples" / script), *args, "--out", str(tmp_path)], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert is_png(tmp_path / png)
-    if script != "compare.py":
-        lines = [line for line in proc.stdout.splitlines() if "deterministic episodes" in line]
-        assert len(lines) == 2 and all("solved" in line for line in lines)
+    if script != "compare.py":  # a 4-row table: fixed and adaptive, at the tuned lr and at a tenth of it
+        rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
+        lrs, optimizers = [float(row[0]) for row in rows], [row[1].strip() for row in rows]
+        assert optimizers == ["fixed", "adaptive"] * 2
+        assert lrs[0] == lrs[1] and lrs[2] == lrs[3] == pytest.approx(lrs[0] / 10)
+        assert all(solved.strip() in ("yes", "no") for *_, solved in rows)
     else:
         assert "final test accuracy" in proc.stdout
+
+
+# Runs the command with some packages made unimportable (as if their extra were not installed).
+WITHOUT = "import sys; sys.modules.update(dict.fromkeys({mods!r})); from rl_adaptive.cli import main; main({args!r})"
+
+
+def test_help_needs_no_optional_package(tmp_path):
+    mods = ["yaml", "rl_zoo3", "stable_baselines3", "gymnasium", "matplotlib", "scipy"]
+    proc = run([sys.executable, "-c", WITHOUT.format(mods=mods, args=["--help"])], tmp_path, timeout=60)
+    assert proc.returncode == 0 and "usage: rl-adaptive" in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "args"),
+    [("rl_zoo3", ["list"]), ("stable_baselines3", ["train", "CartPole-v1", "--out", "x", "--timesteps", "64"])],
+)
+def test_a_missing_optional_package_is_one_line_naming_the_extra(tmp_path, missing, args):
+    proc = run([sys.executable, "-c", WITHOUT.format(mods=[missing], args=args)], tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        f"rl-adaptive: error: {args[0]} needs {missing}, which is not installed: pip install 'rl-adaptive[examples]'\n"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.stats import trim_mean
 
 from rl_adaptive.stats import iqm_ci, mean_band, on_grid
@@ -47,3 +48,29 @@ def test_on_grid_interpolates_onto_the_shared_range_and_drops_leading_nans():
     assert np.allclose(grid, [5.0, 12.5, 20.0])
     assert np.allclose(values[0], [0.0, 2.5, 10.0])  # before its first finite value: held at it
     assert np.allclose(values[1], [5.0, 12.5, 20.0])
+
+
+def test_scipy_iqm_and_interval_agree_with_rliables_on_a_single_task():
+    # The command's statistics are scipy's; the benchmark report's are rliable's. Same point estimate, and
+    # intervals equal up to the bootstrap's Monte Carlo error (2000 resamples each).
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks._common import iqm_ci as rliable_iqm_ci
+
+    rng = np.random.default_rng(3)
+    for runs in (5, 10, 20):
+        scores = {"x": rng.normal(200.0, 80.0, size=runs)}
+        ours, theirs = iqm_ci(scores)["x"], rliable_iqm_ci(scores)["x"]
+        assert ours["iqm"] == pytest.approx(theirs["iqm"], rel=1e-12)
+        width = theirs["ci_high"] - theirs["ci_low"]
+        assert abs(ours["ci_low"] - theirs["ci_low"]) <= 0.15 * width
+        assert abs(ours["ci_high"] - theirs["ci_high"]) <= 0.15 * width
+
+
+def test_iqm_ci_leaves_numpys_global_generator_alone():
+    state = np.random.get_state()
+    iqm_ci({"a": np.arange(10.0)})
+    after = np.random.get_state()
+    assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
