@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def main(env_id: str = ENV_ID, solved: float = SOLVED, timesteps: int = TIMESTEP
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(env_id, adaptive, scale, args.timesteps, args.seed) for scale in LR_SCALES for adaptive in (False, True)]
-    with mp.get_context("spawn").Pool(len(jobs)) as pool:
+    with mp.get_context("fork" if sys.platform == "linux" else "spawn").Pool(len(jobs)) as pool:  # fork: no re-imports
         runs = pool.starmap(train, jobs)
     plot(runs, env_id, solved, args.out / f"{name}.png")
     print("| initial lr | optimizer | final return (10 deterministic episodes) | solved |")
