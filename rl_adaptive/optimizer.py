@@ -36,6 +36,9 @@ DEFAULT_BOUNDS: Mapping[str, tuple[float, float]] = {
 BETA_MAX = 0.9999
 
 _SIGNAL_CHANNELS = ("loss", "reward", "kl", "update")
+#: A tensor fed to a channel that no rule reads stays on its device until its statistics are asked for
+#: (:meth:`AdaptiveOptimizer.read_signals`, logging) or this many have gathered: then all are read in one transfer.
+UNREAD_SYNC_EVERY = 1024
 _KEYWORD_KNOBS = {
     "lr_rule": ("lr",),
     "momentum_rule": ("momentum",),
@@ -83,6 +86,14 @@ def _to_float(value: object, name: str) -> float:
     if isinstance(value, numbers.Real):
         return float(value)
     raise TypeError(f"{name}: expected a float or a one-element tensor, got {type(value).__name__} {value!r}")
+
+
+def _read_scalars(tensors: list[torch.Tensor]) -> list[float]:
+    """Read 0-dim tensors to the host: one transfer when they share a device, one each otherwise."""
+    try:
+        return [float(v) for v in torch.stack(tensors).tolist()]
+    except RuntimeError:  # tensors on different devices
+        return [float(t.item()) for t in tensors]
 
 
 def _adapt(knob: str, base: Any, factor: float) -> Any:
@@ -147,6 +158,11 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         bounds: per-knob ``(low, high)`` bounds of the total factor, overriding :data:`DEFAULT_BOUNDS`.
         signal_betas: ``(fast, slow)`` rates of the signals' moving averages (default ``(0.8, 0.95)``).
         sync_distributed: average signals over ranks when ``torch.distributed`` is initialized (default True).
+        signal_sync_every: how many tensor values a channel that a rule reads gathers on their device before they
+            are read to the host, in one transfer, and fed in order (default 8: at most one host sync per 8 values
+            per channel; 1: every tensor value is read as it arrives). Channels no rule reads are read every
+            :data:`UNREAD_SYNC_EVERY` values or when their statistics are asked for, so the default preset, fed a
+            tensor loss every step, never syncs in the step loop. Floats are read as they arrive.
         **base_kwargs: every other keyword goes to ``base_optimizer``.
     """
 
@@ -171,6 +187,7 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         bounds: Mapping[str, tuple[float, float]] | None = None,
         signal_betas: tuple[float, float] = (0.8, 0.95),
         sync_distributed: bool = True,
+        signal_sync_every: int = 8,
         **base_kwargs: Any,
     ) -> None:
         self._base = self._make_base(params, lr, base_optimizer, base_kwargs)
@@ -223,6 +240,9 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         self.bounds = self._check_knob_bounds(bounds)
         fast, slow = self._check_signal_betas(signal_betas)
         self.sync_distributed = bool(sync_distributed)
+        if isinstance(signal_sync_every, bool) or not isinstance(signal_sync_every, int) or signal_sync_every < 1:
+            raise ValueError(f"signal_sync_every: expected a positive integer, got {signal_sync_every!r}")
+        self.signal_sync_every = signal_sync_every
 
         self._knobs: dict[str, KnobSpec] = find_knobs(self._base)
         self._bindings = self._bind(config)
@@ -236,6 +256,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             for channel in (*_SIGNAL_CHANNELS, "step")
         }
         self.signals: dict[str, SignalStats] = {channel: SignalStats(fast, slow) for channel in _SIGNAL_CHANNELS}
+        # Tensor values not read to the host yet, per channel, in arrival order (see signal_sync_every).
+        self._pending: dict[str, list[torch.Tensor]] = {channel: [] for channel in _SIGNAL_CHANNELS}
         self._step_count = 0
         for rule in self._by_channel["step"]:
             rule.observe_step(0)
@@ -418,26 +440,59 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             self.__dict__.setdefault(key, OrderedDict())
 
     # -- signals -------------------------------------------------------------------------------------------
-    def step_loss(self, loss: float | torch.Tensor) -> bool:
-        """Feed a training loss (float or one-element tensor; the graph is not kept). True if accepted."""
-        return self._receive("loss", _to_float(loss, "loss"))
+    def step_loss(self, loss: float | torch.Tensor) -> bool | None:
+        """Feed a training loss (float or one-element tensor; the graph is not kept).
 
-    def step_reward(self, reward: float | torch.Tensor) -> bool:
-        """Feed an external reward: episode return, accuracy, feedback. True if accepted."""
-        return self._receive("reward", _to_float(reward, "reward"))
+        True if accepted, False if skipped (not finite or absurd). A tensor is not read to the host here: it waits
+        on its device (``signal_sync_every``) and this returns None, unless it completes a batch to read."""
+        return self._feed("loss", loss, "loss")
 
-    def step_kl(self, kl: float | torch.Tensor) -> bool:
-        """Feed a measured policy KL divergence, read by the ``"kl"`` rule. True if accepted."""
-        return self._receive("kl", _to_float(kl, "kl"))
+    def step_reward(self, reward: float | torch.Tensor) -> bool | None:
+        """Feed an external reward: episode return, accuracy, feedback. As :meth:`step_loss`."""
+        return self._feed("reward", reward, "reward")
 
-    def step_update(self, size: float | torch.Tensor) -> bool:
+    def step_kl(self, kl: float | torch.Tensor) -> bool | None:
+        """Feed a measured policy KL divergence, read by the ``"kl"`` rule. As :meth:`step_loss`."""
+        return self._feed("kl", kl, "kl")
+
+    def step_update(self, size: float | torch.Tensor) -> bool | None:
         """Feed the size of the last training phase's update, read by the ``"trust_region"`` rule.
 
         ``AdaptiveCallback`` measures it on a probe batch for every SB3 algorithm (``docs/sb3.md``). A negative
-        size is not an update size: it is skipped like a non-finite one. True if accepted.
+        size is not an update size: it is skipped like a non-finite one. As :meth:`step_loss`.
         """
-        value = _to_float(size, "size")
-        return self._receive("update", value if value >= 0.0 else math.nan)
+        return self._feed("update", size, "size")
+
+    def read_signals(self) -> dict[str, SignalStats]:
+        """Read every tensor value still on its device (one transfer per channel), feed them in order, and return
+        :attr:`signals`. Logging calls it; a step never does."""
+        for channel in _SIGNAL_CHANNELS:
+            self._flush(channel)
+        return self.signals
+
+    def _feed(self, channel: str, value: object, name: str) -> bool | None:
+        pending = self._pending[channel]
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"{name}: expected a scalar, got a tensor of shape {tuple(value.shape)}")
+            pending.append(value.detach().reshape(()))
+            limit = self.signal_sync_every if self._by_channel[channel] else UNREAD_SYNC_EVERY
+            return self._flush(channel) if len(pending) >= limit else None
+        number = _to_float(value, name)
+        if pending:  # keep arrival order: tensors fed before this float go first
+            self._flush(channel)
+        return self._receive(channel, number)
+
+    def _flush(self, channel: str) -> bool:
+        """Read the channel's pending tensors in one transfer and feed them; True if every one was accepted."""
+        pending = self._pending[channel]
+        if not pending:
+            return True
+        self._pending[channel] = []
+        accepted = True
+        for value in _read_scalars(pending):
+            accepted = self._receive(channel, value) and accepted
+        return accepted
 
     @property
     def target_update(self) -> float | None:
@@ -470,6 +525,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 state["step"] = 0
 
     def _receive(self, channel: str, value: float) -> bool:
+        if channel == "update" and value < 0.0:
+            value = math.nan  # not an update size: skipped like a non-finite value
         if self.sync_distributed and is_distributed():
             value = mean_across_ranks(value)
         stats = self.signals[channel]
@@ -627,6 +684,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             "step_count": self._step_count,
             "adam_rel": self.adam_rel,
             "signals": {channel: stats.state_dict() for channel, stats in self.signals.items()},
+            # Tensor values not fed yet, read here (saving is a sync point) but left pending: saving changes nothing.
+            "pending": {channel: _read_scalars(p) for channel, p in self._pending.items() if p},
             "rules": [
                 {"keyword": b.keyword, "name": b.rule.name, "state": b.rule.state_dict()} for b in self._bindings
             ],
@@ -695,6 +754,9 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             saved_stats = adaptive["signals"].get(channel)  # a channel added after the checkpoint starts fresh
             if saved_stats is not None:
                 stats.load_state_dict(saved_stats)
+        self._pending = {channel: [] for channel in _SIGNAL_CHANNELS}
+        for channel, values in adaptive.get("pending", {}).items():
+            self._pending[channel] = [torch.tensor(v, dtype=torch.float64) for v in values]
         unused = list(saved_rules)
         for binding in self._bindings:
             for i, saved in enumerate(unused):

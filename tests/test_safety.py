@@ -107,8 +107,8 @@ def test_non_finite_signal_is_skipped_counted_and_warned_once():
     opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), lr_rule="trend")
     with pytest.warns(RuntimeWarning, match=r"skipped a loss value of nan") as record:
         assert opt.step_loss(float("nan")) is False
-        assert opt.step_loss(torch.tensor(float("inf"))) is False
-        assert opt.step_loss(1e30) is False
+        assert opt.step_loss(torch.tensor(float("inf"))) is None  # a tensor waits on its device, unread
+        assert opt.step_loss(1e30) is False  # a float is read now, after the tensor before it (skipped too)
     assert len(record) == 1
     assert opt.signals["loss"].skipped == 3 and opt.signals["loss"].count == 0
     assert opt.step_loss(0.5) is True
