@@ -8,12 +8,10 @@ import numbers
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from itertools import chain
 from typing import Any
 
 import numpy as np
 import torch
-from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from .distributed import is_distributed, mean_across_ranks
 from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, is_adam_family, read_knob, write_knob
@@ -552,19 +550,14 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         lo, hi = self.bounds[knob]
         return min(hi, max(lo, factor))
 
+    @torch.optim.Optimizer.profile_hook_step
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
         """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values.
 
-        Step pre- and post-hooks registered on the wrapper (and torch's global optimizer hooks) run around it,
-        as for any ``torch.optim.Optimizer``; the base optimizer's own hooks run inside its step.
+        torch's own step machinery (``Optimizer.profile_hook_step``) wraps it, as it wraps every torch optimizer's:
+        step pre- and post-hooks registered on the wrapper and torch's global optimizer hooks run around it, and the
+        profiler labels it ``Optimizer.step#AdaptiveOptimizer.step``. The base optimizer's own hooks run inside.
         """
-        args: tuple[Any, ...] = (self,) if closure is None else (self, closure)
-        kwargs: dict[str, Any] = {}
-        for pre_hook in chain(_global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
-            result = pre_hook(self, args, kwargs)
-            if result is not None:
-                args, kwargs = result
-        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
         saved: list[tuple[dict[str, Any], str, Any]] = []
         groups = self._base.param_groups
         for knob in self._by_knob:
@@ -591,8 +584,6 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         self._step_count += 1
         for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
             rule.observe_step(self._step_count)
-        for post_hook in chain(self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()):
-            post_hook(self, args, kwargs)
         return out
 
     # -- what the controller is doing ----------------------------------------------------------------------

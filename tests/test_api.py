@@ -253,3 +253,29 @@ def test_default_preset_without_kl_is_the_bare_optimizer_bit_for_bit():
     assert wrapped.factors() == {"lr": 1.0}
     for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_step_runs_through_torchs_step_machinery():
+    # torch's Optimizer.profile_hook_step: the profiler label, global hooks, and torch's check of a pre-hook's result.
+    from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+    model, x, y = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.05), lr_rule="trend")
+    seen = []
+    handles = [
+        register_optimizer_step_pre_hook(lambda o, args, kwargs: seen.append(("pre", type(o).__name__))),
+        register_optimizer_step_post_hook(lambda o, args, kwargs: seen.append(("post", type(o).__name__))),
+    ]
+    try:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            train(opt, model, x, y, 1)
+    finally:
+        for handle in handles:
+            handle.remove()
+    # The wrapper's hooks around the base optimizer's, each global hook once per optimizer.
+    assert seen == [("pre", "AdaptiveOptimizer"), ("pre", "SGD"), ("post", "SGD"), ("post", "AdaptiveOptimizer")]
+    assert any(e.name == "Optimizer.step#AdaptiveOptimizer.step" for e in prof.events())
+    swap = opt.register_step_pre_hook(lambda o, args, kwargs: "not a tuple")
+    with pytest.raises(RuntimeError, match="must return None or a tuple of"):
+        opt.step()
+    swap.remove()
