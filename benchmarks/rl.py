@@ -19,9 +19,9 @@ the entries of :data:`EXPERIMENTS` (keyword arguments measured before they becom
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
-import multiprocessing as mp
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -275,6 +275,20 @@ def _run_digits(cell: Cell, epochs: int) -> dict[str, Any]:
 
 def run_cell(cell: Cell) -> str:
     """Run one cell and write its JSON; returns a one-line summary."""
+    return _write(compute_cell(cell))
+
+
+def _write(payload: dict[str, Any]) -> str:
+    cell = Cell(**payload["cell"])
+    write_json(cell.path, payload)
+    return (
+        f"{cell.suite}/{cell.cell_id}: final {payload['final'].get('mean', math.nan):.2f} ({payload['wall_s']:.0f} s)"
+    )
+
+
+def compute_cell(cell: Cell) -> dict[str, Any]:
+    """Run one cell and return its result record (what :func:`run_cell` writes). Any process or Ray worker can run
+    it: the record comes back to the runner, which writes it."""
     import torch
 
     torch.set_num_threads(1)
@@ -318,14 +332,17 @@ def run_cell(cell: Cell) -> str:
         "wall_s": time.time() - start,
         **result,
     }
-    write_json(cell.path, payload)
-    return (
-        f"{cell.suite}/{cell.cell_id}: final {payload['final'].get('mean', math.nan):.2f} ({time.time() - start:.0f} s)"
-    )
+    return payload
 
 
 def run(
-    suite: str, workers: int, variants: list[str] | None, seeds: int | None, algos: list[str] | None = None
+    suite: str,
+    workers: int,
+    variants: list[str] | None,
+    seeds: int | None,
+    algos: list[str] | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> None:
     check_variants(variants or [])
     spec_algos = _suite_algos(suite)
@@ -333,13 +350,13 @@ def run(
         if algo not in spec_algos:
             raise ValueError(f"algos: {suite} has no algorithm {algo!r}; choose from {', '.join(spec_algos)}")
     todo = [c for c in cells(suite, variants, seeds) if not c.path.exists() and (not algos or c.algo in algos)]
-    print(f"{suite}: {len(todo)} cells to run with {workers} workers", flush=True)
-    if not todo:
-        return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, maxtasksperchild=1) as pool:
-        for line in pool.imap_unordered(run_cell, todo):
-            print(line, flush=True)
+    where = f"{workers} workers" if backend == "local" else f"Ray ({address or f'local, {workers} CPUs'})"
+    print(f"{suite}: {len(todo)} cells to run with {where}", flush=True)
+    from rl_adaptive.parallel import imap_jobs
+
+    with contextlib.closing(imap_jobs(compute_cell, todo, workers, backend, address)) as payloads:
+        for payload in payloads:
+            print(_write(payload), flush=True)  # written here, as each finishes: a cell on disk is a whole cell
 
 
 def load(suite: str) -> list[dict[str, Any]]:
@@ -362,10 +379,12 @@ def main() -> None:
     )
     p_run.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
     p_run.add_argument("--algos", nargs="+", metavar="ALGO", help="run only these algorithms of the suite")
+    p_run.add_argument("--backend", choices=["local", "ray"], default="local", help="process pool (default) or Ray")
+    p_run.add_argument("--address", help="Ray cluster address (default: a local Ray with --workers CPUs)")
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.suite, args.workers, args.variants, args.seeds, args.algos)
+        run(args.suite, args.workers, args.variants, args.seeds, args.algos, args.backend, args.address)
     else:
         from benchmarks.rl_report import report
 

@@ -8,10 +8,11 @@ rl-adaptive list
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import multiprocessing as mp
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
@@ -42,6 +43,7 @@ def _fail(message: str) -> NoReturn:
 
 def _build_parser() -> _Parser:
     from .agents import ALGOS
+    from .parallel import BACKENDS
 
     parser = _Parser(prog="rl-adaptive", description="Train and compare the rl_adaptive example agents.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -64,6 +66,8 @@ def _build_parser() -> _Parser:
     common(compare)
     compare.add_argument("--seeds", type=int, default=4, help="seeds per variant (default 4)")
     compare.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
+    compare.add_argument("--backend", choices=BACKENDS, default="local", help="process pool (default) or Ray tasks")
+    compare.add_argument("--address", help="Ray cluster address, e.g. auto (default: a local Ray with --workers CPUs)")
 
     sub.add_parser("list", help="the agents and presets available")
     return parser
@@ -133,9 +137,13 @@ def _job(job: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from .parallel import imap_jobs
+
     agent, adaptive = _resolve(args)
     if args.seeds < 1:
         _fail(f"--seeds must be at least 1, got {args.seeds}")
+    if args.address is not None and args.backend != "ray":
+        _fail("--address needs --backend ray")
     timesteps = args.timesteps or agent.n_timesteps
     jobs = [
         (agent, variant, adaptive, timesteps, seed, args.out / variant / f"seed{seed}")
@@ -144,20 +152,20 @@ def _compare(args: argparse.Namespace) -> int:
     ]
     results: list[dict[str, Any]] = []
     interrupted = False
-    pool = mp.get_context("spawn").Pool(max(1, min(args.workers, len(jobs))), maxtasksperchild=1)
+    start = time.time()
     try:
-        for i, result in enumerate(pool.imap_unordered(_job, jobs), 1):
-            results.append(result)
-            print(
-                f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: final {result['final']['mean']:.1f}",
-                flush=True,
-            )
-        pool.close()
+        with contextlib.closing(imap_jobs(_job, jobs, args.workers, args.backend, args.address)) as finished:
+            for i, result in enumerate(finished, 1):
+                results.append(result)
+                elapsed = time.time() - start
+                eta = elapsed / i * (len(jobs) - i)
+                print(
+                    f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: final "
+                    f"{result['final']['mean']:.1f} ({elapsed:.0f} s, about {eta:.0f} s left)",
+                    flush=True,
+                )
     except KeyboardInterrupt:
         interrupted = True
-        pool.terminate()
-    finally:
-        pool.join()
     if not results:
         print("interrupted before any run finished; nothing to summarize")
         return 130
@@ -276,9 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ModuleNotFoundError as e:
         package = (e.name or "").split(".")[0]
-        if package not in _OPTIONAL:
+        if package not in _OPTIONAL and package != "ray":
             raise
-        _fail(f"{args.command} needs {package}, which is not installed: pip install 'rl-adaptive[{EXTRA}]'")
+        extra = "ray" if package == "ray" else EXTRA
+        _fail(f"{args.command} needs {package}, which is not installed: pip install 'rl-adaptive[{extra}]'")
 
 
 if __name__ == "__main__":

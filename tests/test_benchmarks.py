@@ -189,3 +189,40 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
         [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults
     )
     assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
+
+
+# What differs between two runs of the same cell: when and where it ran, and how long it took.
+_TIMING = {"finished", "machine", "wall_s", "probe_s"}
+
+
+def _comparable(path):
+    payload = json.loads(path.read_text())
+    return {k: v for k, v in payload.items() if k not in _TIMING}
+
+
+def test_ray_backend_writes_the_same_result_files_as_the_local_pool(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("ray")
+    monkeypatch.chdir(ROOT)  # Ray's local workers import benchmarks/ from here
+    monkeypatch.setitem(rl.SUITES["cartpole_grid"], "timesteps", 256)
+    monkeypatch.setitem(rl.SUITES["cartpole_grid"], "lrs", [1e-3])
+    files = {}
+    for backend in ("local", "ray"):
+        monkeypatch.setattr(rl, "RESULTS", tmp_path / backend)
+        rl.run("cartpole_grid", workers=2, variants=["fixed", "kl"], seeds=1, backend=backend)
+        files[backend] = sorted((tmp_path / backend / "cartpole_grid").glob("*.json"))
+    assert "2 cells to run with Ray (local, 2 CPUs)" in capsys.readouterr().out
+    assert [p.name for p in files["local"]] == [p.name for p in files["ray"]] and len(files["ray"]) == 2
+    for local, remote in zip(files["local"], files["ray"], strict=True):
+        a, b = _comparable(local), _comparable(remote)
+        a["curve"] = [{k: v for k, v in c.items() if k != "wall_s"} for c in a["curve"]]
+        b["curve"] = [{k: v for k, v in c.items() if k != "wall_s"} for c in b["curve"]]
+        assert a == b
+
+
+def test_unknown_backend_and_an_address_without_ray_are_refused():
+    from rl_adaptive.parallel import imap_jobs
+
+    with pytest.raises(ValueError, match="backend: unknown backend 'dask'; choose from local, ray"):
+        list(imap_jobs(abs, [1], 1, backend="dask"))
+    with pytest.raises(ValueError, match="address: only the ray backend connects to a cluster"):
+        list(imap_jobs(abs, [1], 1, address="auto"))

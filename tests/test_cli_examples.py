@@ -143,6 +143,8 @@ def test_compare_writes_plot_results_and_table(tmp_path):
         (["train", "CartPole-v1", "--out", "x", "--timesteps", "0"], "--timesteps must be positive, got 0"),
         (["train", "CartPole-v1"], "the following arguments are required: --out"),
         (["fly"], "invalid choice: 'fly'"),
+        (["compare", "CartPole-v1", "--out", "x", "--address", "auto"], "--address needs --backend ray"),
+        (["compare", "CartPole-v1", "--out", "x", "--backend", "dask"], "invalid choice: 'dask'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, args, fragment):
@@ -217,11 +219,16 @@ def test_help_needs_no_optional_package(tmp_path):
 
 @pytest.mark.parametrize(
     ("missing", "args"),
-    [("rl_zoo3", ["list"]), ("stable_baselines3", ["train", "CartPole-v1", "--out", "x", "--timesteps", "64"])],
+    [
+        ("rl_zoo3", ["list"]),
+        ("stable_baselines3", ["train", "CartPole-v1", "--out", "x", "--timesteps", "64"]),
+        ("ray", ["compare", "CartPole-v1", "--out", "x", "--timesteps", "64", "--seeds", "1", "--backend", "ray"]),
+    ],
 )
 def test_a_missing_optional_package_is_one_line_naming_the_extra(tmp_path, missing, args):
     proc = run([sys.executable, "-c", WITHOUT.format(mods=[missing], args=args)], tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr
+    extra = "ray" if missing == "ray" else "examples"
     assert proc.stderr == (
-        f"rl-adaptive: error: {args[0]} needs {missing}, which is not installed: pip install 'rl-adaptive[examples]'\n"
+        f"rl-adaptive: error: {args[0]} needs {missing}, which is not installed: pip install 'rl-adaptive[{extra}]'\n"
     )
