@@ -354,9 +354,12 @@ def run(
     print(f"{suite}: {len(todo)} cells to run with {where}", flush=True)
     from rl_adaptive.parallel import imap_jobs
 
+    start = time.time()
     with contextlib.closing(imap_jobs(compute_cell, todo, workers, backend, address)) as payloads:
-        for payload in payloads:
-            print(_write(payload), flush=True)  # written here, as each finishes: a cell on disk is a whole cell
+        for done, payload in enumerate(payloads, 1):
+            line = _write(payload)  # written here, as each finishes: a cell on disk is a whole cell
+            left = (time.time() - start) / done * (len(todo) - done)
+            print(f"[{done}/{len(todo)}, about {left / 60:.0f} min left] {line}", flush=True)
 
 
 def load(suite: str) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import math
+import re
 import warnings
 
 import bitsandbytes as bnb
@@ -317,3 +318,43 @@ def test_a_repeated_value_is_fed_again_and_phases_come_from_the_optimizers_step_
     assert opt.signals["kl"].count == 4 and opt.signals["kl"].last == 0.0  # 5 phases, the last one read by none
     assert opt.signals["loss"].count == 4
     assert opt.lr == pytest.approx(3e-4 * 1.5**4)  # every 0.0 below target_kl / 2 raised the lr
+
+
+def test_adaptive_scalars_reach_every_sb3_logger_format_and_a_custom_writer(tmp_path):
+    # W&B's and MLflow's SB3 integrations are KVWriters; the callback only uses SB3's logger, so every writer gets it.
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import KVWriter, Logger, make_output_format
+
+    class Collect(KVWriter):
+        def __init__(self):
+            self.rows = []
+
+        def write(self, key_values, key_excluded, step=0):
+            self.rows.append(dict(key_values))
+
+    collect = Collect()
+    formats = [make_output_format(f, str(tmp_path)) for f in ("stdout", "csv", "json", "log", "tensorboard")]
+    model = PPO(
+        "MlpPolicy",
+        "CartPole-v1",
+        n_steps=64,
+        batch_size=64,
+        n_epochs=1,
+        seed=0,
+        policy_kwargs=adaptive_policy_kwargs("ppo"),
+    )
+    model.set_logger(Logger(str(tmp_path), [*formats, collect]))
+    model.learn(192, callback=AdaptiveCallback())
+    for f in formats:
+        f.close()
+    assert any("adaptive/lr" in row and "adaptive/signal/reward" in row for row in collect.rows)
+    assert "adaptive/lr" in (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    assert "adaptive/lr" in (tmp_path / "progress.json").read_text()
+    text = (tmp_path / "log.txt").read_text()  # the human format groups keys: "| adaptive/ |" then "|    lr |"
+    assert "| adaptive/ " in text and re.search(r"\|    lr +\| ", text)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = tmp_path.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    assert "adaptive/lr" in acc.Tags()["scalars"]
