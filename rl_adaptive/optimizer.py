@@ -254,6 +254,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             for channel in (*_SIGNAL_CHANNELS, "step")
         }
         self.signals: dict[str, SignalStats] = {channel: SignalStats(fast, slow) for channel in _SIGNAL_CHANNELS}
+        # Scratch tensors for knobs given as tensors (an lr tensor), one per (group, key): see _scaled.
+        self._scratch: dict[tuple[int, str], torch.Tensor] = {}
         # Tensor values not read to the host yet, per channel, in arrival order (see signal_sync_every).
         self._pending: dict[str, list[torch.Tensor]] = {channel: [] for channel in _SIGNAL_CHANNELS}
         self._step_count = 0
@@ -430,12 +432,16 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         state = self.__dict__.copy()
         for key in ("step", *self._HOOK_DICTS):
             state.pop(key, None)
+        state["_scratch"] = {}  # keyed by id() of this object's groups: rebuilt on first use
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         for key in self._HOOK_DICTS:
             self.__dict__.setdefault(key, OrderedDict())
+        self.__dict__.setdefault("_scratch", {})
+        self.__dict__.setdefault("_pending", {channel: [] for channel in _SIGNAL_CHANNELS})
+        self.__dict__.setdefault("signal_sync_every", 8)
 
     # -- signals -------------------------------------------------------------------------------------------
     def step_loss(self, loss: float | torch.Tensor) -> bool | None:
@@ -570,7 +576,7 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 for group in groups:
                     value = group[key]
                     saved.append((group, key, value))
-                    group[key] = value * factor
+                    group[key] = self._scaled(group, key, value, factor) if type(value) is not float else value * factor
                 continue
             for group in groups:
                 saved.append((group, key, group[key]))
@@ -585,6 +591,22 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
             rule.observe_step(self._step_count)
         return out
+
+    def _scaled(self, group: dict[str, Any], key: str, value: Any, factor: float) -> Any:
+        """``value * factor``; for a tensor (an lr given as a tensor) written into one scratch tensor per group and
+        key, allocated once and reused every step, on the value's device (no host sync)."""
+        if not isinstance(value, torch.Tensor):
+            return value * factor
+        slot = (id(group), key)
+        scratch = self._scratch.get(slot)
+        if (
+            scratch is None
+            or scratch.shape != value.shape
+            or scratch.dtype != value.dtype
+            or scratch.device != value.device
+        ):
+            scratch = self._scratch[slot] = torch.empty_like(value)
+        return torch.mul(value, factor, out=scratch)
 
     # -- what the controller is doing ----------------------------------------------------------------------
     @property
