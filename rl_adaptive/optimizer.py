@@ -35,7 +35,8 @@ BETA_MAX = 0.9999
 
 _SIGNAL_CHANNELS = ("loss", "reward", "kl", "update")
 #: A tensor fed to a channel that no rule reads stays on its device until its statistics are asked for
-#: (:meth:`AdaptiveOptimizer.read_signals`, logging) or this many have gathered: then all are read in one transfer.
+#: (:meth:`AdaptiveOptimizer.read_signals`, or a float fed to the channel) or this many have gathered: then all are
+#: read in one transfer.
 UNREAD_SYNC_EVERY = 1024
 _KEYWORD_KNOBS = {
     "lr_rule": ("lr",),
@@ -469,7 +470,7 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
 
     def read_signals(self) -> dict[str, SignalStats]:
         """Read every tensor value still on its device (one transfer per channel), feed them in order, and return
-        :attr:`signals`. Logging calls it; a step never does."""
+        :attr:`signals`. Call it before reading :attr:`signals` when tensors were fed; a step never calls it."""
         for channel in _SIGNAL_CHANNELS:
             self._flush(channel)
         return self.signals
