@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 __all__ = ["BACKENDS", "imap_jobs"]
@@ -24,7 +24,7 @@ def imap_jobs(
     workers: int,
     backend: str = "local",
     address: str | None = None,
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """Yield ``fn(job)`` for every job, in the order they finish.
 
     ``fn`` must be importable by name (a module-level function), as both backends pickle it by reference.
@@ -44,7 +44,7 @@ def imap_jobs(
         yield from _ray(fn, jobs, workers, address)
 
 
-def _local(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int) -> Iterator[Any]:
+def _local(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int) -> Generator[Any, None, None]:
     pool = mp.get_context("spawn").Pool(max(1, min(workers, len(jobs))), maxtasksperchild=1)
     try:
         yield from pool.imap_unordered(fn, jobs)
@@ -56,7 +56,9 @@ def _local(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int) -> Itera
         pool.join()
 
 
-def _ray(fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int, address: str | None) -> Iterator[Any]:
+def _ray(
+    fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int, address: str | None
+) -> Generator[Any, None, None]:
     try:
         import ray
     except ImportError:
