@@ -368,6 +368,8 @@ def load(suite: str) -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    from rl_adaptive.parallel import BACKENDS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the cells of a suite that are not on disk yet")
@@ -382,7 +384,7 @@ def main() -> None:
     )
     p_run.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
     p_run.add_argument("--algos", nargs="+", metavar="ALGO", help="run only these algorithms of the suite")
-    p_run.add_argument("--backend", choices=["local", "ray"], default="local", help="process pool (default) or Ray")
+    p_run.add_argument("--backend", choices=BACKENDS, default="local", help="process pool (default) or Ray")
     p_run.add_argument("--address", help="Ray cluster address (default: a local Ray with --workers CPUs)")
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()

@@ -216,7 +216,6 @@ def _first_change(curve: list[dict[str, float]]) -> float:
 
 def _paired(rows: list[dict[str, Any]], variants: list[str]) -> list[str]:
     """Each variant against ``fixed`` seed by seed: a seed's runs are the same run until the lr first moves."""
-    fixed = {r["cell"]["seed"]: r["final"]["mean"] for r in rows if r["cell"]["variant"] == "fixed"}
     lines = [
         "Paired by seed (same seed: the same run as `fixed` until the variant first moves the lr): mean difference "
         "of the final return against `fixed`, percentile bootstrap 95% CI over seeds.",
@@ -228,10 +227,9 @@ def _paired(rows: list[dict[str, Any]], variants: list[str]) -> list[str]:
     for v in variants:
         if v == "fixed":
             continue
-        runs = [r for r in rows if r["cell"]["variant"] == v and r["cell"]["seed"] in fixed]
+        runs, diff = _paired_differences(rows, v)
         if not runs:
             continue
-        diff = np.array([r["final"]["mean"] - fixed[r["cell"]["seed"]] for r in runs])
         low, high = bootstrap_ci(diff, stat=np.mean)
         change = np.median([_first_change(r["curve"]) for r in runs])
         lines.append(
@@ -239,6 +237,13 @@ def _paired(rows: list[dict[str, Any]], variants: list[str]) -> list[str]:
             f"{int((diff < 0).sum())} | {'never' if not np.isfinite(change) else f'{change:,.0f}'} |"
         )
     return lines
+
+
+def _paired_differences(rows: list[dict[str, Any]], variant: str) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """``variant``'s runs that have a ``fixed`` run of the same seed, and their final returns minus that run's."""
+    fixed = {r["cell"]["seed"]: r["final"]["mean"] for r in rows if r["cell"]["variant"] == "fixed"}
+    runs = [r for r in rows if r["cell"]["variant"] == variant and r["cell"]["seed"] in fixed]
+    return runs, np.array([r["final"]["mean"] - fixed[r["cell"]["seed"]] for r in runs])
 
 
 def _lr_traces(rows: list[dict[str, Any]], variants: list[str], title: str, path) -> None:
@@ -671,10 +676,7 @@ def algos_grid() -> None:
     for algo in spec["algo"]:
         sub = [r for r in rows if r["cell"]["algo"] == algo]
         env = spec["env"][algo]
-        threshold = SOLVED[env]
-        for r in sub:
-            r["_solved"] = r["final"]["mean"] >= threshold
-        grid = _grid_cells(sub, mults)
+        grid = _grid_cells(sub, mults, SOLVED[env])
         bare_default = _default_reads_kl_only() and algo.upper() not in KL_ALGOS
         if bare_default and "default" not in grid and "fixed" in grid:
             grid["default"] = grid["fixed"]
@@ -718,9 +720,10 @@ def algos_grid() -> None:
     replace_section("algos-verdict", "\n".join(verdicts), README_MD)
 
 
-def _grid_cells(sub: list[dict[str, Any]], mults: list[float]) -> dict[str, dict[str, Any]]:
+def _grid_cells(sub: list[dict[str, Any]], mults: list[float], threshold: float) -> dict[str, dict[str, Any]]:
     """Per variant with every multiplier run: seeds per cell (the fewest over the multipliers, the lowest seeds
-    kept), solved seeds per multiplier, and the final returns as a (seeds, multipliers) matrix."""
+    kept), seeds solved (final return >= ``threshold``) per multiplier, and the final returns as a (seeds,
+    multipliers) matrix."""
     by: dict[str, dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in sub:
         by[r["cell"]["variant"]][r["cell"]["lr_mult"]].append(r)
@@ -730,10 +733,11 @@ def _grid_cells(sub: list[dict[str, Any]], mults: list[float]) -> dict[str, dict
             continue
         n = min(len(by[v][m]) for m in mults)
         kept = {m: sorted(by[v][m], key=lambda r: r["cell"]["seed"])[:n] for m in mults}
+        scores = np.array([[r["final"]["mean"] for r in kept[m]] for m in mults]).T
         out[v] = {
             "n": n,
-            "solved": {m: sum(r["_solved"] for r in kept[m]) for m in mults},
-            "scores": np.array([[r["final"]["mean"] for r in kept[m]] for m in mults]).T,
+            "solved": {m: int(np.sum(scores[:, j] >= threshold)) for j, m in enumerate(mults)},
+            "scores": scores,
         }
     return out
 
@@ -743,11 +747,9 @@ def _lunarlander_paired(planned: int = 10) -> str:
     target = f"LunarLander-v3, 500k steps, {planned} seeds: paired difference against `fixed`"
     rows = load("lunarlander")
     default = _default_variant(sorted({r["cell"]["variant"] for r in rows}))
-    fixed = {r["cell"]["seed"]: r["final"]["mean"] for r in rows if r["cell"]["variant"] == "fixed"}
-    runs = [r for r in rows if default and r["cell"]["variant"] == default and r["cell"]["seed"] in fixed]
+    runs, diff = _paired_differences(rows, default) if default else ([], np.array([]))
     if len(runs) < planned:
         return f"| PPO | {target} | {len(runs)} paired seeds on disk | not run yet |"
-    diff = np.array([r["final"]["mean"] - fixed[r["cell"]["seed"]] for r in runs])
     low, high = bootstrap_ci(diff, stat=np.mean)
     reading = "better" if low > 0 else "worse" if high < 0 else "no difference shown (the CI covers 0)"
     return (

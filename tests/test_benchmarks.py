@@ -163,11 +163,7 @@ def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
 
 
 def _grid_row(variant: str, mult: float, seed: int, final: float) -> dict:
-    return {
-        "cell": {"variant": variant, "lr_mult": mult, "seed": seed},
-        "final": {"mean": final},
-        "_solved": final >= 475,
-    }
+    return {"cell": {"variant": variant, "lr_mult": mult, "seed": seed}, "final": {"mean": final}}
 
 
 def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_counts():
@@ -176,7 +172,7 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
     rows += [_grid_row("default", m, s, 500.0) for m in mults for s in range(5)]
     rows += [_grid_row("default", 1.0, 5, 10.0)]  # an extra seed at one multiplier only: not counted
     rows += [_grid_row("prodigy", m, s, 500.0 if s < 2 else 0.0) for m in mults for s in range(3)]
-    grid = rl_report._grid_cells(rows, mults)
+    grid = rl_report._grid_cells(rows, mults, 475.0)
     assert grid["default"]["n"] == 5 and grid["default"]["solved"] == {0.1: 5, 1.0: 5, 10.0: 5}
     assert grid["fixed"]["solved"] == {0.1: 0, 1.0: 5, 10.0: 0}
     assert grid["prodigy"]["scores"].shape == (3, 3)
@@ -186,7 +182,7 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
     assert "prodigy" in targets[2] and "6/9" in targets[2] and targets[2].endswith("| yes |")
     assert all(t.endswith("| not run yet |") for t in targets[3:])  # schedulefree, dadaptation
     worse = rl_report._grid_cells(
-        [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults
+        [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults, 475.0
     )
     assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
 
