@@ -125,9 +125,30 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # The trust-region rule measured inside PPO's training phase, every 5 optimizer steps (rsl_rl adapts per
     # minibatch), against once per phase (`trust_region`).
     "trust_region_k5": {"lr_rule": "trust_region"},
+    # The trust-region rule with a slow start: the first steps at a tenth of the lr, growing by the rule's `change`
+    # (1.2) per update while the update is below its target. At x10 the trust-region rule lost A2C seeds that
+    # RMSprop's first steps (10x the lr) had already collapsed before the rule read one update size.
+    "trust_region_slow": {"lr_rule": "trust_region_slow"},
 }
 #: AdaptiveCallback keywords of the experiments that need them.
 EXPERIMENT_CALLBACKS: dict[str, dict[str, Any]] = {"trust_region_k5": {"probe_every": 5}}
+
+
+def _trust_region_slow(options: Any) -> Any:
+    from rl_adaptive.rules import TrustRegionRule
+
+    return TrustRegionRule(options.target_update, start=0.1)
+
+
+def _register_experiment_rules() -> None:
+    """Experiments' rules, registered under their own names in every process that runs a cell (module import)."""
+    from rl_adaptive.rules import available_rules, register_rule
+
+    if "trust_region_slow" not in available_rules("lr_rule"):
+        register_rule("lr_rule", "trust_region_slow", _trust_region_slow)
+
+
+_register_experiment_rules()
 
 
 def adaptive_kwargs(variant: str) -> dict[str, Any] | None:

@@ -405,6 +405,12 @@ class TrustRegionRule(Rule):
     or a relative change within ``[target / 2, 2 target]`` for ``band=2``): it leaves a well-tuned lr alone.
     ``change`` caps each move, small because the average lags. With ``target=None`` the rule waits until one is
     set (``AdaptiveCallback`` sets its algorithm family's, ``rl_adaptive.sb3.UPDATE_TARGETS``).
+
+    ``start`` is the factor before the first update size arrives. The rule sees a step's size only after taking
+    it, and RMSprop's first steps are its largest (no bias correction: the first is ``lr / sqrt(1 - alpha)`` per
+    coordinate, 10x the lr for SB3's A2C): at 10x the tuned lr, one such step can collapse a policy before there
+    is anything to read. ``start < 1`` is a slow start: the first steps are taken at ``start`` times
+    the lr, and the factor grows by ``change`` per update while the step is below the target.
     """
 
     channel = "update"
@@ -420,8 +426,11 @@ class TrustRegionRule(Rule):
         change: float = 1.2,
         bounds: tuple[float, float] = (0.01, 10.0),
         warmup: int = 0,
+        start: float = 1.0,
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
+        lo, hi = self.bounds
+        self.factor = _check_number("start", start, low=lo, high=hi)
         self.target = None if target is None else _check_number("target", target, low=0.0, low_open=True)
         self.power = _check_number("power", power, low=0.0, low_open=True)
         self.band = _check_number("band", band, low=1.0)

@@ -243,6 +243,26 @@ def test_trust_region_without_a_target_waits():
         opt.target_update = -1.0
 
 
+def test_trust_region_slow_start_grows_to_the_target_and_survives_a_checkpoint():
+    opt = sgd(lr_rule=TrustRegionRule(0.01, start=0.1))
+    assert opt.lr == pytest.approx(0.1 * 0.1)  # before any update size: a tenth of the lr
+    lrs = []
+    for _ in range(10):
+        opt.step_update(0.001)  # a tenth of the target: grow, by at most `change` (1.2) per update
+        lrs.append(opt.lr)
+    assert lrs == pytest.approx([0.01 * 1.2**k for k in range(1, 11)])
+    for _ in range(30):
+        opt.step_update(0.01)  # on target: once the fast average is inside the band, the factor holds
+    held = opt.lr
+    assert lrs[-1] <= held < 0.1
+    for _ in range(20):
+        opt.step_update(0.01)
+    assert opt.lr == held
+    copy = sgd(lr_rule=TrustRegionRule(0.01, start=0.1))
+    copy.load_state_dict(opt.state_dict())
+    assert copy.lr == pytest.approx(held)  # the grown factor, not the start
+
+
 def test_plateau_matches_torch_reduce_lr_on_plateau():
     # torch's ReduceLROnPlateau fed the same values the rule reads: the reward channel's fast average
     param = torch.nn.Parameter(torch.zeros(1))
@@ -284,6 +304,7 @@ def test_collapse_cuts_then_recovers():
     [
         (TrustRegionRule, {"target": -0.1}, "target"),
         (TrustRegionRule, {"band": 0.5}, "band"),
+        (TrustRegionRule, {"start": 0.001}, "start"),  # below the rule's lower bound, 0.01
         (PlateauRule, {"factor": 1.5}, "factor"),
         (PlateauRule, {"patience": -1}, "patience"),
         (CollapseRule, {"drop": 0.0}, "drop"),
