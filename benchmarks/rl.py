@@ -129,6 +129,10 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # (1.2) per update while the update is below its target. At x10 the trust-region rule lost A2C seeds that
     # RMSprop's first steps (10x the lr) had already collapsed before the rule read one update size.
     "trust_region_slow": {"lr_rule": "trust_region_slow"},
+    # The slow start, and growth only when the slow average of the update size agrees (cautious): with the slow
+    # start alone, A2C at x3 (seed 0) crept up to 8x the tuned lr on phases of tiny updates between spikes, and
+    # collapsed.
+    "trust_region_cautious": {"lr_rule": "trust_region_cautious"},
 }
 #: AdaptiveCallback keywords of the experiments that need them.
 EXPERIMENT_CALLBACKS: dict[str, dict[str, Any]] = {"trust_region_k5": {"probe_every": 5}}
@@ -140,12 +144,19 @@ def _trust_region_slow(options: Any) -> Any:
     return TrustRegionRule(options.target_update, start=0.1)
 
 
+def _trust_region_cautious(options: Any) -> Any:
+    from rl_adaptive.rules import TrustRegionRule
+
+    return TrustRegionRule(options.target_update, start=0.1, cautious=True)
+
+
 def _register_experiment_rules() -> None:
     """Experiments' rules, registered under their own names in every process that runs a cell (module import)."""
     from rl_adaptive.rules import available_rules, register_rule
 
-    if "trust_region_slow" not in available_rules("lr_rule"):
-        register_rule("lr_rule", "trust_region_slow", _trust_region_slow)
+    for name, factory in (("trust_region_slow", _trust_region_slow), ("trust_region_cautious", _trust_region_cautious)):
+        if name not in available_rules("lr_rule"):
+            register_rule("lr_rule", name, factory)
 
 
 _register_experiment_rules()

@@ -259,8 +259,11 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         self._scratch: dict[tuple[int, str], torch.Tensor] = {}
         # Tensor values not read to the host yet, per channel, in arrival order (see signal_sync_every).
         self._pending: dict[str, list[torch.Tensor]] = {channel: [] for channel in _SIGNAL_CHANNELS}
+        self._step_rules = tuple(self._by_channel["step"])
+        self._moved: tuple[tuple[str, float], ...] = ()
+        self._moved_version = -1  # no factor read yet
         self._step_count = 0
-        for rule in self._by_channel["step"]:
+        for rule in self._step_rules:
             rule.observe_step(0)
         self._warned_skip: set[str] = set()
 
@@ -443,6 +446,8 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         self.__dict__.setdefault("_scratch", {})
         self.__dict__.setdefault("_pending", {channel: [] for channel in _SIGNAL_CHANNELS})
         self.__dict__.setdefault("signal_sync_every", 8)
+        self.__dict__.setdefault("_step_rules", tuple(self._by_channel["step"]))
+        self._moved, self._moved_version = (), -1  # Rule.factor_version counts in this process only
 
     # -- signals -------------------------------------------------------------------------------------------
     def step_loss(self, loss: float | torch.Tensor) -> bool | None:
@@ -478,9 +483,11 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
     def _feed(self, channel: str, value: object, name: str) -> bool | None:
         pending = self._pending[channel]
         if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                raise ValueError(f"{name}: expected a scalar, got a tensor of shape {tuple(value.shape)}")
-            pending.append(value.detach().reshape(()))
+            if value.dim():  # a loss is 0-dim: no reshape on the hot path
+                if value.numel() != 1:
+                    raise ValueError(f"{name}: expected a scalar, got a tensor of shape {tuple(value.shape)}")
+                value = value.reshape(())
+            pending.append(value.detach())
             limit = self.signal_sync_every if self._by_channel[channel] else UNREAD_SYNC_EVERY
             return self._flush(channel) if len(pending) >= limit else None
         number = _to_float(value, name)
@@ -557,6 +564,16 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         lo, hi = self.bounds[knob]
         return min(hi, max(lo, factor))
 
+    def _moved_knobs(self) -> tuple[tuple[str, float], ...]:
+        """``(knob, clamped factor)`` of every knob whose factor is not 1.0, recomputed only after some rule's
+        factor changed (:attr:`Rule.factor_version`)."""
+        if self._moved_version != Rule.factor_version:
+            self._moved = tuple(
+                (knob, factor) for knob in self._by_knob if (factor := self._knob_factor(knob)) != 1.0
+            )
+            self._moved_version = Rule.factor_version
+        return self._moved
+
     @torch.optim.Optimizer.profile_hook_step
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
         """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values.
@@ -564,13 +581,23 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         torch's own step machinery (``Optimizer.profile_hook_step``) wraps it, as it wraps every torch optimizer's:
         step pre- and post-hooks registered on the wrapper and torch's global optimizer hooks run around it, and the
         profiler labels it ``Optimizer.step#AdaptiveOptimizer.step``. The base optimizer's own hooks run inside.
+        With every factor at 1.0 the wrapper adds one comparison and the step count to the base step.
         """
+        moved = self._moved_knobs()
+        if not moved:
+            out = self._base.step() if closure is None else self._base.step(closure)
+        else:
+            out = self._adapted_step(moved, closure)
+        # Only a step that happened counts: a base step that raised leaves the count and the schedules alone.
+        self._step_count += 1
+        for rule in self._step_rules:  # schedules: set the factor the next step applies
+            rule.observe_step(self._step_count)
+        return out
+
+    def _adapted_step(self, moved: tuple[tuple[str, float], ...], closure: Callable[[], float] | None) -> Any:
         saved: list[tuple[dict[str, Any], str, Any]] = []
         groups = self._base.param_groups
-        for knob in self._by_knob:
-            factor = self._knob_factor(knob)
-            if factor == 1.0:
-                continue
+        for knob, factor in moved:
             spec = self._knobs[knob]
             key = spec.key
             if spec.index is None and knob in SCALE_KNOBS:  # lr, weight_decay: the common, fast case
@@ -583,15 +610,10 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
                 saved.append((group, key, group[key]))
                 write_knob(group, spec, _adapt(knob, read_knob(group, spec), factor))
         try:
-            out = self._base.step() if closure is None else self._base.step(closure)
+            return self._base.step() if closure is None else self._base.step(closure)
         finally:
             for group, key, value in reversed(saved):
                 group[key] = value
-        # Only a step that happened counts: a base step that raised leaves the count and the schedules alone.
-        self._step_count += 1
-        for rule in self._by_channel["step"]:  # schedules: set the factor the next step applies
-            rule.observe_step(self._step_count)
-        return out
 
     def _scaled(self, group: dict[str, Any], key: str, value: Any, factor: float) -> Any:
         """``value * factor``; for a tensor (an lr given as a tensor) written into one scratch tensor per group and

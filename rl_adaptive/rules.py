@@ -107,11 +107,30 @@ class Rule:
     #: Largest change of the factor in one update, as a ratio (enforced after every update; ``inf``: none).
     max_change: float = math.inf
 
+    #: Counts every change of any rule's :attr:`factor`. An optimizer keeps its knobs' clamped factors until this
+    #: moves, so a step whose factors did not change reads none of them.
+    factor_version: int = 0
+
     def __init__(self, *, bounds: tuple[float, float] = (0.1, 10.0), warmup: int = 5) -> None:
         self.bounds = _check_bounds("bounds", bounds)
         self.warmup = int(_check_number("warmup", warmup, low=0))
         self.factor = 1.0
         self.name = type(self).__name__
+
+    @property
+    def factor(self) -> float:
+        """The rule's multiplicative factor on the knobs it drives (1.0: no change)."""
+        return self._factor
+
+    @factor.setter
+    def factor(self, value: float) -> None:
+        self._factor = value
+        Rule.factor_version += 1
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "factor" in state:  # pickled before the factor was a property
+            state["_factor"] = state.pop("factor")
+        self.__dict__.update(state)
 
     # -- the interface -------------------------------------------------------------------------------------
     def update(self, stats: SignalStats) -> None:
@@ -411,6 +430,11 @@ class TrustRegionRule(Rule):
     coordinate, 10x the lr for SB3's A2C): at 10x the tuned lr, one such step can collapse a policy before there
     is anything to read. ``start < 1`` is a slow start: the first steps are taken at ``start`` times
     the lr, and the factor grows by ``change`` per update while the step is below the target.
+
+    ``cautious=True`` grows only when the slow average agrees: ``u`` is then ``max(fast, slow)`` for growing
+    (shrinking still reads the fast average). A2C's update size is heavy-tailed: most phases move the policy
+    little and a few move it 100x more, so the fast average of a few phases often sits below the band while the
+    spikes that damage the policy are still coming, and the plain rule creeps the lr up until one collapses it.
     """
 
     channel = "update"
@@ -427,6 +451,7 @@ class TrustRegionRule(Rule):
         bounds: tuple[float, float] = (0.01, 10.0),
         warmup: int = 0,
         start: float = 1.0,
+        cautious: bool = False,
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
         lo, hi = self.bounds
@@ -435,19 +460,23 @@ class TrustRegionRule(Rule):
         self.power = _check_number("power", power, low=0.0, low_open=True)
         self.band = _check_number("band", band, low=1.0)
         self.change = self.max_change = _check_number("change", change, low=1.0)
+        if not isinstance(cautious, bool):
+            raise TypeError(f"cautious: expected True or False, got {type(cautious).__name__} {cautious!r}")
+        self.cautious = cautious
 
     def update(self, stats: SignalStats) -> None:
         if self.target is None:
             return
         u = stats.fast
-        if u <= 0.0:  # no movement at all: as small a step as can be
-            self.factor *= self.change
-            return
-        r = (u / self.target) ** self.power
+        r = (u / self.target) ** self.power if u > 0.0 else 0.0
         if r > self.band:
             self.factor /= min(r, self.change)
-        elif r < 1.0 / self.band:
-            self.factor *= min(1.0 / r, self.change)
+            return
+        if self.cautious:
+            u = max(u, stats.slow)
+            r = (u / self.target) ** self.power if u > 0.0 else 0.0
+        if r < 1.0 / self.band:  # r == 0: no movement at all, as small a step as can be
+            self.factor *= min(1.0 / r, self.change) if r > 0.0 else self.change
 
 
 class PlateauRule(Rule):

@@ -38,6 +38,10 @@ class SignalStats:
         limit: largest accepted magnitude.
     """
 
+    #: The derived statistics, computed on first read after a value; a class default, so that an object pickled
+    #: before they were lazy (with them in its ``__dict__``) recomputes them.
+    _derived: tuple[float, ...] | None = None
+
     def __init__(self, beta_fast: float = 0.8, beta_slow: float = 0.95, limit: float = 1e12) -> None:
         self.beta_fast = beta_fast
         self.beta_slow = beta_slow
@@ -49,50 +53,70 @@ class SignalStats:
         self._slow = 0.0
         self._var = 0.0
         self._res = 0.0
-        self._refresh()
+        self._derived: tuple[float, ...] | None = None  # computed when first read after a value (see _get)
 
     def push(self, value: float) -> bool:
-        """Add one value. Returns ``False`` (and counts it as skipped) if it is not finite or too large."""
+        """Add one value. Returns ``False`` (and counts it as skipped) if it is not finite or too large.
+
+        Only the four running sums are updated here; the derived statistics are computed when a rule or a logger
+        first reads one of them, so a channel no rule reads costs a few multiplications per value."""
         if not math.isfinite(value) or abs(value) > self.limit:
             self.skipped += 1
             return False
-        slow_before = self.slow if self.count else value
-        fast_before = self.fast if self.count else value
-        self.count += 1
-        self.last = value
+        n = self.count
         bf, bs = self.beta_fast, self.beta_slow
+        # The bias-corrected averages before this value (what fast and slow read), without the derived statistics.
+        slow_before = self._slow / (1.0 - bs**n) if n else value
+        fast_before = self._fast / (1.0 - bf**n) if n else value
+        self.count = n + 1
+        self.last = value
         self._fast = bf * self._fast + (1.0 - bf) * value
         self._slow = bs * self._slow + (1.0 - bs) * value
         diff = value - slow_before
         self._var = bs * (self._var + (1.0 - bs) * diff * diff)
         residual = value - fast_before
         self._res = bs * self._res + (1.0 - bs) * residual * residual
-        self._refresh()
+        self._derived = None
         return True
 
-    def _refresh(self) -> None:
-        """Recompute the derived statistics once per value, so that rules read plain attributes."""
+    def _get(self, index: int) -> float:
+        derived = self._derived
+        if derived is None:
+            derived = self._derived = self._compute()
+        return derived[index]
+
+    def _compute(self) -> tuple[float, ...]:
+        """``(fast, slow, var, std, residual_std, drift, noise)`` from the running sums."""
         n = self.count
         if n == 0:
-            self.fast = self.slow = self.var = self.std = self.residual_std = self.drift = self.noise = 0.0
-            return
+            return (0.0,) * 7
         correction = 1.0 - self.beta_slow**n
-        #: Bias-corrected fast and slow averages.
-        self.fast = self._fast / (1.0 - self.beta_fast**n)
-        self.slow = self._slow / correction
-        #: Bias-corrected exponentially weighted variance around the slow average, and its square root.
-        self.var = max(self._var / correction, 0.0)
-        self.std = math.sqrt(self.var)
-        #: Spread of the values around the fast average: the signal's step-to-step noise.
-        self.residual_std = math.sqrt(max(self._res / correction, 0.0))
+        fast = self._fast / (1.0 - self.beta_fast**n)
+        slow = self._slow / correction
+        var = max(self._var / correction, 0.0)
+        std = math.sqrt(var)
+        residual_std = math.sqrt(max(self._res / correction, 0.0))
         if n < 2:
-            self.drift = self.noise = 0.0
-            return
-        #: ``(fast - slow) / residual_std`` clipped to [-10, 10]: positive while the signal rises.
-        scale = self.residual_std + _TINY * (1.0 + abs(self.slow))
-        self.drift = max(-10.0, min(10.0, (self.fast - self.slow) / scale))
-        #: Relative spread ``std / (|slow| + std)`` in [0, 1).
-        self.noise = self.std / (abs(self.slow) + self.std + _TINY)
+            return fast, slow, var, std, residual_std, 0.0, 0.0
+        scale = residual_std + _TINY * (1.0 + abs(slow))
+        drift = max(-10.0, min(10.0, (fast - slow) / scale))
+        noise = std / (abs(slow) + std + _TINY)
+        return fast, slow, var, std, residual_std, drift, noise
+
+    #: Bias-corrected fast average.
+    fast = property(lambda self: self._get(0))
+    #: Bias-corrected slow average.
+    slow = property(lambda self: self._get(1))
+    #: Bias-corrected exponentially weighted variance around the slow average.
+    var = property(lambda self: self._get(2))
+    #: Square root of :attr:`var`.
+    std = property(lambda self: self._get(3))
+    #: Spread of the values around the fast average: the signal's step-to-step noise.
+    residual_std = property(lambda self: self._get(4))
+    #: ``(fast - slow) / residual_std`` clipped to [-10, 10]: positive while the signal rises.
+    drift = property(lambda self: self._get(5))
+    #: Relative spread ``std / (|slow| + std)`` in [0, 1).
+    noise = property(lambda self: self._get(6))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -113,7 +137,7 @@ class SignalStats:
         self._slow = float(state["slow"])
         self._var = float(state["var"])
         self._res = float(state["res"])
-        self._refresh()
+        self._derived = None
 
     def __repr__(self) -> str:
         return (

@@ -263,6 +263,23 @@ def test_trust_region_slow_start_grows_to_the_target_and_survives_a_checkpoint()
     assert copy.lr == pytest.approx(held)  # the grown factor, not the start
 
 
+def test_trust_region_cautious_grows_only_when_the_slow_average_agrees():
+    # A2C-like heavy-tailed sizes: a spike of 5x the target every 10 phases, tiny moves between them (their mean,
+    # about half the target, is inside the band [target / 4, 4 target])
+    sizes = ([0.05] + [0.0005] * 9) * 6
+    plain = sgd(lr_rule=TrustRegionRule(0.01, power=0.5))
+    cautious = sgd(lr_rule=TrustRegionRule(0.01, power=0.5, cautious=True))
+    for size in sizes:
+        plain.step_update(size)
+        cautious.step_update(size)
+    assert plain.lr > 5 * 0.1  # the fast average forgets each spike within a few phases: the lr creeps up
+    assert cautious.lr < 0.1  # the slow average still holds the spikes: it only shrank, after the first
+    steady = sgd(lr_rule=TrustRegionRule(0.01, power=0.5, cautious=True))
+    for _ in range(10):
+        steady.step_update(0.0005)  # consistently small: both averages agree, it grows as the plain rule does
+    assert steady.lr == pytest.approx(0.1 * 1.2**10)
+
+
 def test_plateau_matches_torch_reduce_lr_on_plateau():
     # torch's ReduceLROnPlateau fed the same values the rule reads: the reward channel's fast average
     param = torch.nn.Parameter(torch.zeros(1))
