@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.optim.optimizer as _torch_optimizer
 
 from .distributed import is_distributed, mean_across_ranks
 from .knobs import KNOBS, SCALE_KNOBS, KnobSpec, find_knobs, is_adam_family, read_knob, write_knob
@@ -85,6 +86,23 @@ def _to_float(value: object, name: str) -> float:
     if isinstance(value, numbers.Real):
         return float(value)
     raise TypeError(f"{name}: expected a float or a one-element tensor, got {type(value).__name__} {value!r}")
+
+
+_profiler_enabled: Callable[[], bool] = getattr(torch._C._autograd, "_profiler_enabled", lambda: True)
+
+
+def _torch_step_machinery_needed(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a step must go through ``Optimizer.profile_hook_step``: a step hook registered on ``optimizer`` or
+    globally, or a profiler running (torch's Python flag, or one started from C++ such as an on-demand trace).
+    torch's private names are read with a default that keeps the machinery on if a release renames them."""
+    return bool(
+        optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or getattr(_torch_optimizer, "_global_optimizer_pre_hooks", True)
+        or getattr(_torch_optimizer, "_global_optimizer_post_hooks", True)
+        or getattr(torch.autograd.profiler, "_is_profiler_enabled", True)
+        or _profiler_enabled()
+    )
 
 
 def _read_scalars(tensors: list[torch.Tensor]) -> list[float]:
@@ -574,15 +592,21 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             self._moved_version = Rule.factor_version
         return self._moved
 
-    @torch.optim.Optimizer.profile_hook_step
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
         """Apply the adapted hyperparameters, run the base optimizer's step, restore the base values.
 
-        torch's own step machinery (``Optimizer.profile_hook_step``) wraps it, as it wraps every torch optimizer's:
-        step pre- and post-hooks registered on the wrapper and torch's global optimizer hooks run around it, and the
-        profiler labels it ``Optimizer.step#AdaptiveOptimizer.step``. The base optimizer's own hooks run inside.
-        With every factor at 1.0 the wrapper adds one comparison and the step count to the base step.
+        torch's own step machinery (``Optimizer.profile_hook_step``) wraps it whenever it has something to do, as it
+        wraps every torch optimizer's: step pre- and post-hooks registered on the wrapper and torch's global
+        optimizer hooks run around it, and a running profiler labels it ``Optimizer.step#AdaptiveOptimizer.step``.
+        With no hook registered and no profiler running, the wrapper skips that machinery (its profiler range costs
+        more than the rest of the wrapper's step); the base optimizer's own machinery always runs inside. With
+        every factor at 1.0 the wrapper then adds one comparison and the step count to the base step.
         """
+        if _torch_step_machinery_needed(self):
+            return self._hooked_step(closure)
+        return self._step(closure)
+
+    def _step(self, closure: Callable[[], float] | None) -> Any:
         moved = self._moved_knobs()
         if not moved:
             out = self._base.step() if closure is None else self._base.step(closure)
@@ -593,6 +617,10 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         for rule in self._step_rules:  # schedules: set the factor the next step applies
             rule.observe_step(self._step_count)
         return out
+
+    @torch.optim.Optimizer.profile_hook_step
+    def _hooked_step(self, closure: Callable[[], float] | None = None) -> Any:
+        return self._step(closure)
 
     def _adapted_step(self, moved: tuple[tuple[str, float], ...], closure: Callable[[], float] | None) -> Any:
         saved: list[tuple[dict[str, Any], str, Any]] = []

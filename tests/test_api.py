@@ -279,3 +279,27 @@ def test_step_runs_through_torchs_step_machinery():
     with pytest.raises(RuntimeError, match="must return None or a tuple of"):
         opt.step()
     swap.remove()
+
+
+def test_torchs_step_machinery_runs_for_each_reason_alone_and_is_skipped_without_one(monkeypatch):
+    model, x, y = make_problem(width=8)
+    opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=0.05), lr_rule="trend")
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        train(opt, model, x, y, 1)  # a profiler and no hook: labelled
+    assert any(e.name == "Optimizer.step#AdaptiveOptimizer.step" for e in prof.events())
+    seen = []
+    handle = opt.register_step_post_hook(lambda o, args, kwargs: seen.append(o))  # a hook and no profiler
+    train(opt, model, x, y, 2)
+    handle.remove()
+    assert seen == [opt, opt]
+    # Neither: the wrapper's step skips torch's wrapper (the base optimizer's still runs inside).
+    hooked = []
+    original = AdaptiveOptimizer._hooked_step
+    monkeypatch.setattr(AdaptiveOptimizer, "_hooked_step", lambda self, c=None: hooked.append(1) or original(self, c))
+    count = opt.step_count
+    train(opt, model, x, y, 3)
+    assert hooked == [] and opt.step_count == count + 3
+    handle = opt.register_step_pre_hook(lambda o, args, kwargs: None)
+    train(opt, model, x, y, 1)
+    handle.remove()
+    assert hooked == [1]  # the same spy sees the machinery used again once a hook is registered
