@@ -222,3 +222,68 @@ def test_unknown_backend_and_an_address_without_ray_are_refused():
         list(imap_jobs(abs, [1], 1, backend="dask"))
     with pytest.raises(ValueError, match="address: only the ray backend connects to a cluster"):
         list(imap_jobs(abs, [1], 1, address="auto"))
+
+
+def _overhead_payload(default_ratio, default_ci, every_ci, ppo_ci, added, growth):
+    entry = {"median_ratio": default_ratio, "ci95": default_ci, "median_us": 350.0}
+    every = {"median_ratio": every_ci[0] / 2 + every_ci[1] / 2, "ci95": every_ci, "median_us": 370.0}
+    ppo = {"median_ratio": sum(ppo_ci) / 2, "ci95": ppo_ci, "median_us": 60_000.0}
+    return {
+        "commit": "abc1234",
+        "machine": {"processor": "x86_64", "cpus": 2, "torch": "2.13"},
+        "rounds": 3,
+        "iters_per_round": 10,
+        "results": {"sb3_64x64/optimizer": {"bare_us": 340.0, "default": entry, "every_rule": every}},
+        "ppo": {"bare_us": 59_000.0, "default": ppo, "env_steps": 256},
+        "curve": {
+            name: {
+                "params": n,
+                "bare_step_us": 1.0,
+                **{v: {"added_us": a, "ci95": [a - 1, a + 1]} for v in ("default", "every_rule")},
+            }
+            for name, n, a in (("small", 10_000, added[0]), ("large", 100_000_000, added[1]))
+        },
+        "memory": {
+            "steps": 100_000,
+            "warm_steps": 10_000,
+            "growth_bytes": growth,
+            "state_numbers": 42,
+            "state_numbers_at_start": 42,
+            "state_bytes": 800,
+            "numbers_per_channel": 7,
+            "numbers_per_rule": {"lr_rule.kl": 1},
+        },
+    }
+
+
+def test_overhead_section_says_met_or_not_from_the_numbers(monkeypatch):
+    from benchmarks import overhead_report
+
+    written = {}
+    monkeypatch.setattr(overhead_report, "replace_section", lambda name, text: written.__setitem__(name, text))
+    overhead_report.write_section(
+        _overhead_payload(1.015, [1.010, 1.019], [1.06, 1.10], [0.995, 1.02], added=(6.0, 9.0), growth=120)
+    )
+    text = written["overhead"]
+    assert "optimizer alone, 64x64 policy: +1.5% [+1.0%, +1.9%], target at most 2%: **met**." in text
+    assert "every rule on, the seed's loop, optimizer alone, 64x64 policy: +8.0% [+6.0%, +10.0%], target at " in text
+    assert "most 5%: **not met**." in text
+    assert "a PPO iteration (CartPole-v1, rl-zoo): +0.8% [-0.5%, +2.0%], target at most 1%: met at the median" in text
+    assert "6.0 µs at 10,000 parameters, 9.0 µs at 100,000,000 (1.50x), target at most 2x (+1 µs): **met**." in text
+    assert "+120 bytes traced, state 42 numbers at the start and 42 at the end" in text
+    overhead_report.write_section(
+        _overhead_payload(1.03, [1.021, 1.04], [1.01, 1.04], [1.02, 1.03], added=(6.0, 14.0), growth=10_000)
+    )
+    text = written["overhead"]
+    assert "+3.0% [+2.1%, +4.0%], target at most 2%: **not met**." in text
+    assert "(2.33x), target at most 2x (+1 µs): **not met**." in text
+    assert "target no growth (at most 4,096 bytes): **not met**." in text
+
+
+def test_overhead_memory_probe_on_the_real_wrapper():
+    from benchmarks import overhead
+
+    m = overhead.memory(steps=2_000, warm=400)
+    assert m["state_numbers"] == m["state_numbers_at_start"] > 0
+    assert m["numbers_per_channel"] == 7
+    assert m["growth_bytes"] < 64 * 1024  # a leak of 50 bytes per step would be 80,000
