@@ -144,8 +144,11 @@ def write_section(payload: dict[str, Any]) -> None:
     for label, prof in payload.get("profiles", {}).items():
         lines += [
             "",
-            f"**cProfile, {label}** (code at `{prof['code_commit']}`, the seed's loop with the default preset, 64x64 "
-            f"policy, {prof['steps']} steps; {prof['total_us_per_step']:.0f} µs per step under the profiler):",
+            f"**cProfile, {label}** (code at `{prof['code_commit']}`; the seed's loop, default preset, 64x64 policy, "
+            f"{prof['steps']} steps; {prof['total_us_per_step']:.0f} µs per step under the profiler, of which "
+            f"{prof['rl_adaptive_us_per_step']:.1f} µs in rl_adaptive's own frames and "
+            f"{prof['machinery_us_per_step']:.1f} µs in torch's step machinery). The wrapper's frames and torch's "
+            "step machinery, by own time (the base optimizer's math left out):",
             "",
             "| frame | calls per step | own µs per step | total µs per step |",
             "|---|---:|---:|---:|",
