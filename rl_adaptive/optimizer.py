@@ -174,7 +174,9 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             (its bias correction) and keeps the moments. ``AdaptiveCallback`` calls it before each training phase.
         bounds: per-knob ``(low, high)`` bounds of the total factor, overriding :data:`DEFAULT_BOUNDS`.
         signal_betas: ``(fast, slow)`` rates of the signals' moving averages (default ``(0.8, 0.95)``).
-        sync_distributed: average signals over ranks when ``torch.distributed`` is initialized (default True).
+        sync_distributed: average signals over ranks when ``torch.distributed`` is initialized (default True): the
+            channels some rule reads, so that every rank applies identical hyperparameters; the others keep each
+            rank's own statistics, without a collective.
         signal_sync_every: how many tensor values a channel that a rule reads gathers on their device before they
             are read to the host, in one transfer, and fed in order (default 8: at most one host sync per 8 values
             per channel; 1: every tensor value is read as it arrives). Channels no rule reads are read every
@@ -557,7 +559,9 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
     def _receive(self, channel: str, value: float) -> bool:
         if channel == "update" and value < 0.0:
             value = math.nan  # not an update size: skipped like a non-finite value
-        if self.sync_distributed and is_distributed():
+        # Averaged over ranks only where a rule reads the channel: a channel no rule reads (logged for inspection)
+        # keeps the rank's own statistics, and costs no collective per value.
+        if self.sync_distributed and self._by_channel[channel] and is_distributed():
             value = mean_across_ranks(value)
         stats = self.signals[channel]
         if not stats.push(value):

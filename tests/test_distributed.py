@@ -51,6 +51,12 @@ def _worker(rank: int, world: int, port: int, out_dir: str, sync: bool) -> None:
         trace = _trace(opt, lambda step: _signals(rank, step))
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(trace, f)
+        # A channel no rule reads (no "kl" rule here) is not averaged: no collective, so the ranks may feed it
+        # different numbers of values without a deadlock, and each keeps its own statistics.
+        for _ in range(1 + rank):
+            opt.step_kl(0.01 * (1 + rank))
+        with open(os.path.join(out_dir, f"kl{rank}.json"), "w") as f:
+            json.dump([opt.signals["kl"].count, opt.signals["kl"].fast], f)
         dist.barrier()  # both ranks past their last collective before either tears gloo down
     finally:
         dist.destroy_process_group()
@@ -89,6 +95,8 @@ def test_ranks_apply_identical_hyperparameters(tmp_path):
     for got, want in zip(rank0, expected, strict=True):
         assert got == pytest.approx(want, rel=1e-12)
     assert any(step["lr"] != rank0[0]["lr"] for step in rank0)  # the lr did adapt
+    kl = [json.loads((tmp_path / f"kl{r}.json").read_text()) for r in range(2)]
+    assert kl[0] == [1, pytest.approx(0.01)] and kl[1] == [2, pytest.approx(0.02)]
 
 
 @pytest.mark.timeout(180)
