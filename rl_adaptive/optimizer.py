@@ -89,20 +89,22 @@ def _to_float(value: object, name: str) -> float:
 
 
 _profiler_enabled: Callable[[], bool] = getattr(torch._C._autograd, "_profiler_enabled", lambda: True)
+# torch's global step hooks: dicts that register_optimizer_step_{pre,post}_hook fill in place (None if a release
+# renames them: then every step goes through torch's machinery).
+_GLOBAL_STEP_HOOKS = tuple(
+    getattr(_torch_optimizer, name, None) for name in ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")
+)
 
 
 def _torch_step_machinery_needed(optimizer: torch.optim.Optimizer) -> bool:
     """Whether a step must go through ``Optimizer.profile_hook_step``: a step hook registered on ``optimizer`` or
-    globally, or a profiler running (torch's Python flag, or one started from C++ such as an on-demand trace).
-    torch's private names are read with a default that keeps the machinery on if a release renames them."""
-    return bool(
-        optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or getattr(_torch_optimizer, "_global_optimizer_pre_hooks", True)
-        or getattr(_torch_optimizer, "_global_optimizer_post_hooks", True)
-        or getattr(torch.autograd.profiler, "_is_profiler_enabled", True)
-        or _profiler_enabled()
-    )
+    globally, or a profiler running (torch's Python flag, or one started from C++ such as an on-demand trace)."""
+    if optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
+        return True
+    pre, post = _GLOBAL_STEP_HOOKS
+    if pre is None or post is None or pre or post:
+        return True
+    return getattr(torch.autograd.profiler, "_is_profiler_enabled", True) or _profiler_enabled()
 
 
 def _read_scalars(tensors: list[torch.Tensor]) -> list[float]:
@@ -611,7 +613,7 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         return self._step(closure)
 
     def _step(self, closure: Callable[[], float] | None) -> Any:
-        moved = self._moved_knobs()
+        moved = self._moved if self._moved_version == Rule.factor_version else self._moved_knobs()
         if not moved:
             out = self._base.step() if closure is None else self._base.step(closure)
         else:
