@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import time
@@ -31,82 +30,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import RESULTS, code_hash, commit, machine, write_json
+from benchmarks.suites import SUITES
 
-#: The task of each algorithm on the every-algorithm suites: CartPole-v1 (discrete), Pendulum-v1 (continuous).
-EVERY_ALGORITHM = {
-    "ppo": "CartPole-v1",
-    "a2c": "CartPole-v1",
-    "dqn": "CartPole-v1",
-    "sac": "Pendulum-v1",
-    "td3": "Pendulum-v1",
-}
-SUITES: dict[str, dict[str, Any]] = {
-    "cartpole_grid": {
-        "algo": "ppo",
-        "env": "CartPole-v1",
-        "timesteps": 50_000,
-        "seeds": 5,
-        "lrs": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-        "variants": ["fixed", "kl", "loss_trend", "reward_trend", "reward_trend_damped", "design", "kl_reward_trend"],
-    },
-    "lunarlander": {
-        "algo": "ppo",
-        "env": "LunarLander-v3",
-        "timesteps": 500_000,
-        "seeds": 5,
-        "lrs": [None],
-        "variants": ["fixed", "kl", "design"],
-    },
-    "a2c_dqn": {
-        "algo": ["a2c", "dqn"],
-        "env": "CartPole-v1",
-        "timesteps": None,
-        "seeds": 5,
-        "lrs": [None],
-        "variants": ["fixed", "loss_trend", "default"],
-    },
-    "digits": {"seeds": 5, "variants": ["fixed", "design", "loss_trend"], "epochs": 30},
-    # The update sizes each algorithm takes at rl-zoo's tuned hyperparameters, the lr held constant at its tuned
-    # value as on the grids: the wrapper with no rule (the bare optimizer, bit for bit) and AdaptiveCallback's
-    # probe. Their medians are the trust-region rule's targets.
-    "update_sizes": {
-        "algo": list(EVERY_ALGORITHM),
-        "env": EVERY_ALGORITHM,
-        "zoo": True,
-        "timesteps": None,
-        "seeds": 3,
-        "lr_mults": [1.0],
-        "variants": ["none"],
-        "callback": {"probe": True},  # no rule reads the update size: probe to measure it
-    },
-    # The every-algorithm issue's screen: each new rule on PPO and A2C, CartPole-v1, rl-zoo's hyperparameters, a
-    # constant lr of the tuned value x {0.1, 1, 10}, 3 seeds. Budgets shortened from rl-zoo's (PPO 100k, A2C 500k)
-    # to fit a sitting: fixed PPO solves CartPole by 50k at the tuned lr (cartpole_grid); A2C at 200k is a harder
-    # budget than rl-zoo's for every variant alike (fixed reached a training return of 475 at 140k-330k).
-    "screen": {
-        "algo": ["ppo", "a2c"],
-        "env": "CartPole-v1",
-        "zoo": True,
-        "timesteps": {"ppo": 50_000, "a2c": 200_000},
-        "seeds": 3,
-        "lr_mults": [0.1, 1.0, 10.0],
-        "variants": ["fixed", "kl", "trust_region", "plateau", "collapse", "adam_rel"],
-    },
-    # The evidence issue's grid: every algorithm at rl-zoo's own hyperparameters and budgets, a constant lr of the
-    # tuned value (each competitor's own recommended lr) x {0.1, 0.3, 1, 3, 10}. Run `fixed` and `default` with
-    # --seeds 5, the competitors and screening variants with --seeds 3. One budget is shortened: PPO's, from
-    # rl-zoo's 100k to 50k steps, because fixed PPO at the tuned lr is solved by 50k (3 of 3 seeds on the screen,
-    # deterministic evaluation at 500). The others are rl-zoo's (None: the hyperparams file's n_timesteps).
-    "algos_grid": {
-        "algo": list(EVERY_ALGORITHM),
-        "env": EVERY_ALGORITHM,
-        "zoo": True,
-        "timesteps": {"ppo": 50_000, "a2c": None, "dqn": None, "sac": None, "td3": None},
-        "seeds": 5,
-        "lr_mults": [0.1, 0.3, 1.0, 3.0, 10.0],
-        "variants": ["fixed", "default", "prodigy", "schedulefree", "dadaptation"],
-    },
-}
 #: Variants that apply to some algorithms only: Adam-Rel needs an Adam-family optimizer (A2C's is RMSprop); the KL
 #: rule reads PPO's recorded KL (elsewhere it is the bare optimizer, shown by the a2c_dqn suite).
 ONLY_FOR: dict[str, frozenset[str]] = {
@@ -392,11 +317,6 @@ def run(
             line = _write(payload)  # written here, as each finishes: a cell on disk is a whole cell
             left = (time.time() - start) / done * (len(todo) - done)
             print(f"[{done}/{len(todo)}, about {left / 60:.0f} min left] {line}", flush=True)
-
-
-def load(suite: str) -> list[dict[str, Any]]:
-    folder = RESULTS / suite
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))] if folder.exists() else []
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import RESULTS, ROOT, bootstrap_ci, iqm_ci, replace_section
-from benchmarks.rl import SUITES, load
+from benchmarks.suites import SUITES, load
 from rl_adaptive.stats import mean_band, on_grid
 
 PLOTS = RESULTS / "plots"

@@ -18,7 +18,6 @@ import torch
 __all__ = [
     "KNOBS",
     "SCALE_KNOBS",
-    "HORIZON_KNOBS",
     "KnobSpec",
     "find_knobs",
     "is_adam_family",
@@ -30,8 +29,6 @@ __all__ = [
 KNOBS: tuple[str, ...] = ("lr", "momentum", "beta1", "beta2", "alpha", "wd")
 #: Knobs adapted multiplicatively: ``value = base * factor``.
 SCALE_KNOBS = frozenset({"lr", "wd"})
-#: Knobs in [0, 1) adapted through their averaging horizon: ``value = 1 - (1 - base) / factor``.
-HORIZON_KNOBS = frozenset({"momentum", "beta1", "beta2", "alpha"})
 
 
 @dataclass(frozen=True)

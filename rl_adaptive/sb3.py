@@ -502,7 +502,7 @@ class AdaptiveCallback(BaseCallback):
             self.logger.record(f"{prefix}/signal/{name}", value)
 
     def _on_training_end(self) -> None:
+        # Nothing is recorded here: SB3 dumps no logs after learn(), so values recorded now would never be written.
         for handle in self._hooks:  # a later learn() with a new callback registers its own
             handle.remove()
         self._hooks.clear()
-        self._log()
