@@ -269,6 +269,36 @@ def curve() -> dict[str, Any]:
     return results
 
 
+def cold_cache() -> dict[str, Any]:
+    """Why the added time grows with the model although the wrapper never touches a parameter: the same wrapper
+    call (``step_reward(1.0)``, O(1) work) timed right after a base step, whose sweep over the model's memory
+    evicts the interpreter's data from the CPU caches, and again at once, warm."""
+    from rl_adaptive import AdaptiveOptimizer
+
+    out = {}
+    for name, (make, steps) in CURVE.items():
+        torch.manual_seed(0)
+        model = make()
+        for p in model.parameters():
+            p.grad = torch.randn_like(p) * 1e-3
+        base = torch.optim.AdamW(model.parameters(), lr=3e-4)
+        wrapper = AdaptiveOptimizer(base)
+        cold, warm = [], []
+        for _ in range(min(steps, 400)):
+            base.step()
+            t0 = time.perf_counter()
+            wrapper.step_reward(1.0)
+            t1 = time.perf_counter()
+            wrapper.step_reward(1.0)
+            warm.append(time.perf_counter() - t1)
+            cold.append(t1 - t0)
+        out[name] = {"cold_us": float(np.median(cold) * 1e6), "warm_us": float(np.median(warm) * 1e6)}
+        print("cold_cache", name, out[name], flush=True)
+        del model, base, wrapper
+        gc.collect()
+    return out
+
+
 def _numbers(tree: Any) -> int:
     if isinstance(tree, dict):
         return sum(_numbers(v) for v in tree.values())
@@ -408,6 +438,17 @@ def _use_source(path: str) -> None:
         raise RuntimeError("--code: rl_adaptive was imported before the source tree was chosen")
 
 
+#: The parts of a full run, in order: name in overhead.json -> measurement.
+PARTS = {
+    "results": lambda args: ratios(args.rounds, args.iters),
+    "ppo": lambda args: ppo(rounds=12, iterations=5),
+    "curve": lambda args: curve(),
+    "cold_cache": lambda args: cold_cache(),
+    "memory": lambda args: memory(),
+    "probe": lambda args: probe_share(),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=31)
@@ -415,6 +456,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="rewrite BENCHMARKS.md from overhead.json, no timing")
     parser.add_argument("--profile", metavar="LABEL", help="only profile the seed loop, saved under LABEL")
     parser.add_argument("--code", metavar="DIR", help="with --profile: import rl_adaptive from this source tree")
+    parser.add_argument("--only", nargs="+", choices=list(PARTS), help="measure these parts again, keep the others")
     args = parser.parse_args()
     if args.code and not args.profile:
         parser.error("--code: only with --profile")
@@ -429,6 +471,10 @@ def main() -> None:
     if args.profile:
         payload.setdefault("profiles", {})[args.profile] = profile(args.profile)
         print(json.dumps(payload["profiles"][args.profile], indent=1))
+    elif args.only:
+        for part in args.only:  # measured now, at this commit; the other parts stay as they were
+            payload[part] = PARTS[part](args)
+            payload.setdefault("provenance", {})[part] = {"commit": commit(), "finished": time.strftime("%F %T")}
     else:
         start = time.time()
         payload.update(
@@ -440,11 +486,8 @@ def main() -> None:
                 "iters_per_round": args.iters,
                 "base": "torch.optim.AdamW",
                 "every_rule": EVERY_RULE,
-                "results": ratios(args.rounds, args.iters),
-                "ppo": ppo(rounds=12, iterations=5),
-                "curve": curve(),
-                "memory": memory(),
-                "probe": probe_share(),
+                "provenance": {},
+                **{part: measure(args) for part, measure in PARTS.items()},
             }
         )
         payload["wall_s"] = time.time() - start

@@ -32,6 +32,11 @@ def write_section(payload: dict[str, Any]) -> None:
         f"{payload['machine']['cpus']} CPUs, torch {payload['machine']['torch']} (1 thread), in "
         f"{payload.get('wall_s', 0) / 60:.0f} min.",
         "",
+        *[
+            f"Measured again alone: `{part}` at commit `{p['commit']}` ({p['finished']})."
+            for part, p in payload.get("provenance", {}).items()
+        ],
+        "",
         "**Targets** (ratio = wrapper / bare, median over interleaved rounds, bootstrap 95% CI):",
     ]
     checks = [
@@ -120,6 +125,17 @@ def write_section(payload: dict[str, Any]) -> None:
         for name, r in payload["curve"].items():
             cells = [f"{r[v]['added_us']:.1f} [{r[v]['ci95'][0]:.1f}, {r[v]['ci95'][1]:.1f}]" for v in VARIANTS[1:]]
             lines.append(f"| {name} | {r['params']:,} | {r['bare_step_us']:,.0f} | {cells[0]} | {cells[1]} |")
+    if "cold_cache" in payload:
+        lines += [
+            "",
+            "**Cold caches**: the same O(1) wrapper call, `step_reward(1.0)`, timed right after a base step and again "
+            "at once (median µs):",
+            "",
+            "| model | right after a base step | again, warm |",
+            "|---|---:|---:|",
+        ]
+        for name, c in payload["cold_cache"].items():
+            lines.append(f"| {name} | {c['cold_us']:.1f} | {c['warm_us']:.1f} |")
     if "memory" in payload:
         m = payload["memory"]
         per_rule = ", ".join(f"`{k}` {n}" for k, n in m["numbers_per_rule"].items())
