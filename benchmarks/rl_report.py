@@ -688,14 +688,17 @@ def algos_grid() -> None:
         lines += [
             f"**{algo.upper()}** on {env}, {steps:,} steps, seeds per cell as shown:",
             "",
-            "| variant | seeds | solved | " + " | ".join(f"lr x{m:g}" for m in mults) + " | IQM, all cells [95% CI] |",
-            "|---|---:|---:|" + "---:|" * len(mults) + "---|",
+            "| variant | seeds | solved | fixed, same seeds | "
+            + " | ".join(f"lr x{m:g}" for m in mults)
+            + " | IQM, all cells [95% CI] |",
+            "|---|---:|---:|---:|" + "---:|" * len(mults) + "---|",
         ]
         for v, g in grid.items():
             total = g["n"] * len(mults)
             label = "default (= fixed: the bare optimizer)" if v == "default" and bare_default else v
             lines.append(
                 f"| {label} | {g['n']} | {sum(g['solved'].values())}/{total} | "
+                f"{_fixed_on_seeds(grid, g['n'], SOLVED[env], total)} | "
                 + " | ".join(f"{g['solved'][m]}/{g['n']}" for m in mults)
                 + f" | {_fmt(stats[v])} |"
             )
@@ -718,6 +721,14 @@ def algos_grid() -> None:
     replace_section("algos-grid", "\n".join(lines))
     replace_section("algos-verdict", "\n".join(verdicts))
     replace_section("algos-verdict", "\n".join(verdicts), README_MD)
+
+
+def _fixed_on_seeds(grid: dict[str, dict[str, Any]], n: int, threshold: float, total: int) -> str:
+    """Cells ``fixed`` solved on a variant's seeds (the lowest ``n``, as :func:`_grid_cells` keeps), or "-"."""
+    fixed = grid.get("fixed")
+    if fixed is None or fixed["n"] < n:
+        return "-"
+    return f"{int(np.sum(fixed['scores'][:n] >= threshold))}/{total}"
 
 
 def _grid_cells(sub: list[dict[str, Any]], mults: list[float], threshold: float) -> dict[str, dict[str, Any]]:

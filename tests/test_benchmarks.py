@@ -185,6 +185,12 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
         [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults, 475.0
     )
     assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
+    # a screening variant's 3 seeds against fixed's on the same seeds: fixed solves seed 0-2 at x1 only
+    assert rl_report._fixed_on_seeds(grid, 3, 475.0, 9) == "3/9"
+    rows_fixed = [_grid_row("fixed", m, s, 500.0 if s == 4 else 100.0) for m in mults for s in range(5)]
+    late = rl_report._grid_cells(rows_fixed, mults, 475.0)
+    assert rl_report._fixed_on_seeds(late, 3, 475.0, 9) == "0/9"  # seed 4's solves are not on the first 3 seeds
+    assert rl_report._fixed_on_seeds(late, 6, 475.0, 18) == "-"  # fixed has fewer seeds than the variant
 
 
 # What differs between two runs of the same cell: when and where it ran, and how long it took.
