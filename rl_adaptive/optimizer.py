@@ -592,9 +592,7 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         """``(knob, clamped factor)`` of every knob whose factor is not 1.0, recomputed only after some rule's
         factor changed (:attr:`Rule.factor_version`)."""
         if self._moved_version != Rule.factor_version:
-            self._moved = tuple(
-                (knob, factor) for knob in self._by_knob if (factor := self._knob_factor(knob)) != 1.0
-            )
+            self._moved = tuple((knob, factor) for knob in self._by_knob if (factor := self._knob_factor(knob)) != 1.0)
             self._moved_version = Rule.factor_version
         return self._moved
 
@@ -696,12 +694,19 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         return {knob: self._knob_factor(knob) for knob in self._by_knob}
 
     def rule_factors(self) -> dict[str, float]:
-        """Each rule's own factor, keyed ``"<keyword>.<rule name>"`` (``"lr_rule.trend"``)."""
+        """Each rule's own factor, keyed ``"<keyword>.<rule name>"`` (``"lr_rule.trend"``). A label that two rules
+        share gets the knob each one drives (``betas_rule=("relative", "relative")``: ``"betas_rule.relative[beta1]"``
+        and ``"betas_rule.relative[beta2]"``), then a count if that is still not enough (``"lr_rule.trend#2"``)."""
+        labels = [binding.label for binding in self._bindings]
+        with_knob = [f"{b.label}[{b.knobs[0]}]" if b.knobs else b.label for b in self._bindings]
         out: dict[str, float] = {}
-        for binding in self._bindings:
-            label = binding.label
-            while label in out:  # the same rule name twice, e.g. betas_rule=("relative", "relative")
-                label += "'"
+        for binding, label, knob_label in zip(self._bindings, labels, with_knob, strict=True):
+            if labels.count(label) > 1 and with_knob.count(knob_label) == 1:
+                label = knob_label
+            base, n = label, 1
+            while label in out:
+                n += 1
+                label = f"{base}#{n}"
             out[label] = binding.rule.factor
         return out
 

@@ -214,6 +214,11 @@ def test_custom_rule_object_and_registry():
     opt = AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=1.0), lr_rule="trend+test_halve")
     opt.step_reward(1.0)
     assert opt.rule_factors() == {"lr_rule.trend": 1.0, "lr_rule.test_halve": 0.5}
+    adam = AdaptiveOptimizer(
+        torch.optim.Adam(model.parameters()), betas_rule=("relative", "relative"), lr_rule="trend+trend"
+    )
+    labels = list(adam.rule_factors())  # the same name twice: told apart by the knob, then by a count
+    assert labels == ["lr_rule.trend", "lr_rule.trend#2", "betas_rule.relative[beta1]", "betas_rule.relative[beta2]"]
     with pytest.raises(ValueError, match="already registered"):
         register_rule("lr_rule", "test_halve", lambda options: Halve())
     with pytest.raises(ValueError, match="keyword: unknown rule keyword 'speed_rule'"):
