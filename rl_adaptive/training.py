@@ -4,6 +4,7 @@ benchmark share."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import time
@@ -99,6 +100,21 @@ class _Recorder(BaseCallback):
             self.evals.append({"timesteps": t, "mean": float(np.mean(returns)), "std": float(np.std(returns))})
 
 
+def _restores_torch_threads(fn: Any) -> Any:
+    """Run ``fn`` and give torch back the caller's thread count, whatever ``fn`` set it to."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        threads = torch.get_num_threads()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+@_restores_torch_threads
 def train_agent(
     agent: Agent,
     *,
@@ -138,7 +154,7 @@ def train_agent(
     Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
     ``interrupted`` (True after Ctrl-C, with everything written so far).
     """
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # small networks train fastest on one thread; the caller's count is restored after
     timesteps = int(timesteps or agent.n_timesteps)
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:

@@ -358,3 +358,17 @@ def test_adaptive_scalars_reach_every_sb3_logger_format_and_a_custom_writer(tmp_
     acc = EventAccumulator(str(events))
     acc.Reload()
     assert "adaptive/lr" in acc.Tags()["scalars"]
+
+
+def test_train_agent_gives_torch_back_the_callers_thread_count():
+    from rl_adaptive.agents import load_agent
+    from rl_adaptive.training import train_agent
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        result = train_agent(load_agent("ppo", "CartPole-v1"), timesteps=256, final_episodes=1, tensorboard=False)
+        assert result["trained_timesteps"] >= 256
+        assert torch.get_num_threads() == 2  # it trained on one thread, and gave the caller's two back
+    finally:
+        torch.set_num_threads(before)
