@@ -24,6 +24,7 @@ from .rules import (
     RuleOptions,
     TrendRule,
     TrustRegionRule,
+    VarianceRule,
     available_rules,
     register_rule,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "RuleOptions",
     "SignalStats",
     "TrendRule",
+    "VarianceRule",
     "NoiseRule",
     "InverseRule",
     "NormalizedRule",

@@ -27,6 +27,7 @@ __all__ = [
     "Rule",
     "RuleOptions",
     "TrendRule",
+    "VarianceRule",
     "NoiseRule",
     "InverseRule",
     "NormalizedRule",
@@ -263,8 +264,9 @@ class TrendRule(Rule):
         self._wait = self.cooldown
 
 
-class NoiseRule(Rule):
-    r"""A factor set by the channel's relative noise ``n = std / (|slow| + std)`` in [0, 1).
+class VarianceRule(Rule):
+    r"""A factor set by the channel's relative noise ``n = std / (|slow| + std)`` in [0, 1): the rules named
+    ``"variance"`` (lr, betas, reward) and ``"stable"`` (RMSprop's alpha).
 
     ``target = 1 / (1 + gain * n)`` (``grow=False``: shrink when noisy) or ``target = 1 + gain * n``
     (``grow=True``: lengthen a horizon when noisy); the factor moves toward the target by at most a factor
@@ -290,6 +292,11 @@ class NoiseRule(Rule):
     def update(self, stats: SignalStats) -> None:
         scaled = 1.0 + self.gain * stats.noise
         self._move_toward(scaled if self.grow else 1.0 / scaled, self.rate)
+
+
+class NoiseRule(VarianceRule):
+    """The former name of :class:`VarianceRule`, kept so that code and checkpoints that use it keep working (a rule
+    passed as an instance is saved under its class name)."""
 
 
 class InverseRule(Rule):
@@ -724,7 +731,7 @@ def _reward_trend_damped(options: RuleOptions) -> Rule:
 def _builtin() -> None:
     horizon = (0.5, 2.0)
     register_rule("lr_rule", "trend", lambda o: TrendRule("loss"))
-    register_rule("lr_rule", "variance", lambda o: NoiseRule("loss", bounds=(0.1, 1.0)))
+    register_rule("lr_rule", "variance", lambda o: VarianceRule("loss", bounds=(0.1, 1.0)))
     register_rule("lr_rule", "cosine", lambda o: CosineRule(o.cycle_length, o.cycle_mult))
     register_rule("lr_rule", "cosine_restart", lambda o: CosineRule(o.cycle_length, o.cycle_mult, restart=True))
     register_rule("lr_rule", "kl", lambda o: KLRule(o.target_kl))
@@ -733,13 +740,13 @@ def _builtin() -> None:
     register_rule("momentum_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
     register_rule("momentum_rule", "normalized", lambda o: NormalizedRule(bounds=horizon))
     register_rule("betas_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
-    register_rule("betas_rule", "variance", lambda o: NoiseRule("loss", grow=True, bounds=horizon))
-    register_rule("alpha_rule", "stable", lambda o: NoiseRule("loss", grow=True, bounds=horizon))
+    register_rule("betas_rule", "variance", lambda o: VarianceRule("loss", grow=True, bounds=horizon))
+    register_rule("alpha_rule", "stable", lambda o: VarianceRule("loss", grow=True, bounds=horizon))
     register_rule("wd_rule", "trend", lambda o: TrendRule("loss", invert=True))
     register_rule("reward_rule", "scaling", lambda o: RewardScalingRule())
     register_rule("reward_rule", "trend", _reward_trend)
     register_rule("reward_rule", "trend_damped", _reward_trend_damped)
-    register_rule("reward_rule", "variance", lambda o: NoiseRule("reward", bounds=(0.1, 1.0)))
+    register_rule("reward_rule", "variance", lambda o: VarianceRule("reward", bounds=(0.1, 1.0)))
     register_rule("reward_rule", "plateau", lambda o: PlateauRule())
     register_rule("reward_rule", "collapse", lambda o: CollapseRule())
 

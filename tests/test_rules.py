@@ -331,3 +331,16 @@ def test_collapse_cuts_then_recovers():
 def test_new_rules_name_a_bad_argument(cls, kwargs, name):
     with pytest.raises(ValueError, match=name):
         cls(**kwargs)
+
+
+def test_noise_rule_is_the_former_name_of_variance_rule():
+    from rl_adaptive import NoiseRule, VarianceRule
+
+    old, new = sgd(lr_rule=NoiseRule("loss", warmup=0)), sgd(lr_rule=VarianceRule("loss", warmup=0))
+    for value in [1.0, 3.0, 0.5, 2.0, 4.0, 0.2]:
+        old.step_loss(value)
+        new.step_loss(value)
+    assert old.lr == new.lr < 0.1  # the same rule under both names
+    again = sgd(lr_rule=NoiseRule("loss", warmup=0))
+    again.load_state_dict(old.state_dict())  # a checkpoint made with the old name loads (strict) with it
+    assert again.lr == old.lr
