@@ -436,7 +436,9 @@ class TrustRegionRule(Rule):
     it, and RMSprop's first steps are its largest (no bias correction: the first is ``lr / sqrt(1 - alpha)`` per
     coordinate, 10x the lr for SB3's A2C): at 10x the tuned lr, one such step can collapse a policy before there
     is anything to read. ``start < 1`` is a slow start: the first steps are taken at ``start`` times
-    the lr, and the factor grows by ``change`` per update while the step is below the target.
+    the lr, and the factor grows by ``change`` per update while the step is below the target. The factor stays at
+    ``start`` until update sizes arrive: feed the channel (``AdaptiveCallback`` does, and warns where it has no
+    probe), or leave ``start`` at 1.
 
     ``cautious=True`` grows only when the slow average agrees: ``u`` is then ``max(fast, slow)`` for growing
     (shrinking still reads the fast average). A2C's update size is heavy-tailed: most phases move the policy

@@ -348,7 +348,8 @@ class AdaptiveCallback(BaseCallback):
             fed += [f"kl ({self.kl_key})"] if self.kl_key else []
             warnings.warn(
                 f"AdaptiveCallback: no update-size probe for {_algo_name(self.model)}'s {', '.join(unprobed)} "
-                f"optimizer; it is fed {', '.join(fed)}, and a 'trust_region' rule there does not act",
+                f"optimizer; it is fed {', '.join(fed)}, and a 'trust_region' rule there does not act (its factor "
+                "stays at its start)",
                 UserWarning,
                 stacklevel=2,
             )
