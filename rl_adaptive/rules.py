@@ -118,6 +118,12 @@ class Rule:
         self.factor = 1.0
         self.name = type(self).__name__
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "factor" in cls.__dict__ and not isinstance(cls.__dict__["factor"], property):
+            # A class attribute would hide the property, and the optimizer would not see the factor change.
+            raise TypeError(f"{cls.__name__}: 'factor' is the rule's state; set self.factor, not a class attribute")
+
     @property
     def factor(self) -> float:
         """The rule's multiplicative factor on the knobs it drives (1.0: no change)."""

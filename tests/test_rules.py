@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+import rl_adaptive
 from rl_adaptive import (
     AdaptiveOptimizer,
     CollapseRule,
@@ -344,3 +345,15 @@ def test_noise_rule_is_the_former_name_of_variance_rule():
     again = sgd(lr_rule=NoiseRule("loss", warmup=0))
     again.load_state_dict(old.state_dict())  # a checkpoint made with the old name loads (strict) with it
     assert again.lr == old.lr
+
+
+def test_a_rule_class_cannot_hide_its_factor_behind_a_class_attribute():
+    # The optimizer caches the knobs' factors until some rule's factor changes; a class attribute named factor
+    # would hide the property that counts the changes, so it is refused when the class is made.
+    with pytest.raises(TypeError, match="'factor' is the rule's state"):
+
+        class Fixed(rl_adaptive.Rule):
+            factor = 0.5
+
+            def update(self, stats):
+                pass
