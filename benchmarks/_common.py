@@ -17,15 +17,16 @@ RESULTS = ROOT / "benchmarks" / "results"
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
-def commit() -> str:
-    """The commit being measured (with '-dirty' when the tree has uncommitted changes to tracked files)."""
+def commit(root: Path = ROOT) -> str:
+    """The commit being measured (with '-dirty' when the tree has uncommitted changes to tracked files): this
+    checkout's, or that of the checkout at ``root``."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
+            cwd=root,
             capture_output=True,
             text=True,
             check=True,

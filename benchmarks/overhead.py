@@ -32,7 +32,6 @@ import itertools
 import json
 import pickle
 import random
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -229,17 +228,23 @@ def _outside_base(opt: torch.optim.Optimizer, base: torch.optim.Optimizer, loss,
     return np.array(out) * 1e6
 
 
+def _with_gradients(make: Any) -> torch.nn.Module:
+    """A curve model, seeded, with small random gradients set once (its steps need no forward pass)."""
+    torch.manual_seed(0)
+    model = make()
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 1e-3
+    return model
+
+
 def curve() -> dict[str, Any]:
     """The wrapper's added µs per step against the parameter count (gradients set once, no forward)."""
     from scipy.stats import bootstrap
 
     results = {}
     for name, (make, steps) in CURVE.items():
-        torch.manual_seed(0)
-        model = make()
+        model = _with_gradients(make)
         params = sum(p.numel() for p in model.parameters())
-        for p in model.parameters():
-            p.grad = torch.randn_like(p) * 1e-3
         loss = torch.tensor(1.0)
         outside, base_us = {}, 0.0
         for v in VARIANTS:
@@ -277,10 +282,7 @@ def cold_cache() -> dict[str, Any]:
 
     out = {}
     for name, (make, steps) in CURVE.items():
-        torch.manual_seed(0)
-        model = make()
-        for p in model.parameters():
-            p.grad = torch.randn_like(p) * 1e-3
+        model = _with_gradients(make)
         base = torch.optim.AdamW(model.parameters(), lr=3e-4)
         wrapper = AdaptiveOptimizer(base)
         cold, warm = [], []
@@ -400,7 +402,7 @@ def profile(label: str, steps: int = 3000, top: int = 12) -> dict[str, Any]:
     total = sum(v[2] for v in stats.values()) / steps * 1e6
     return {
         "label": label,
-        "code_commit": _git_commit(source),
+        "code_commit": commit(source),
         "steps": steps,
         "total_us_per_step": total,
         "rl_adaptive_us_per_step": sum(v[2] for (f, _, _), v in stats.items() if "rl_adaptive/" in f) / steps * 1e6,
@@ -419,15 +421,6 @@ def _short(file: str) -> str:
         if marker in file:
             return ("rl_adaptive/" if marker == "rl_adaptive/" else "") + file.split(marker, 1)[1]
     return file
-
-
-def _git_commit(path: Path) -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=path, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _use_source(path: str) -> None:

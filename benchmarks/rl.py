@@ -63,25 +63,28 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
 EXPERIMENT_CALLBACKS: dict[str, dict[str, Any]] = {"trust_region_k5": {"probe_every": 5}}
 
 
-def _trust_region_slow(options: Any) -> Any:
+#: Rules of the experiments that are not registered in the library: name -> TrustRegionRule keywords.
+EXPERIMENT_RULES: dict[str, dict[str, Any]] = {
+    "trust_region_slow": {"start": 0.1},
+    "trust_region_cautious": {"start": 0.1, "cautious": True},
+}
+
+
+def _trust_region_rule(keywords: dict[str, Any], options: Any) -> Any:
     from rl_adaptive.rules import TrustRegionRule
 
-    return TrustRegionRule(options.target_update, start=0.1)
-
-
-def _trust_region_cautious(options: Any) -> Any:
-    from rl_adaptive.rules import TrustRegionRule
-
-    return TrustRegionRule(options.target_update, start=0.1, cautious=True)
+    return TrustRegionRule(options.target_update, **keywords)
 
 
 def _register_experiment_rules() -> None:
     """Experiments' rules, registered under their own names in every process that runs a cell (module import)."""
+    import functools
+
     from rl_adaptive.rules import available_rules, register_rule
 
-    for name, factory in (("trust_region_slow", _trust_region_slow), ("trust_region_cautious", _trust_region_cautious)):
+    for name, keywords in EXPERIMENT_RULES.items():
         if name not in available_rules("lr_rule"):
-            register_rule("lr_rule", name, factory)
+            register_rule("lr_rule", name, functools.partial(_trust_region_rule, keywords))
 
 
 _register_experiment_rules()

@@ -482,16 +482,18 @@ class TrustRegionRule(Rule):
     def update(self, stats: SignalStats) -> None:
         if self.target is None:
             return
-        u = stats.fast
-        r = (u / self.target) ** self.power if u > 0.0 else 0.0
+        r = self._lr_ratio(stats.fast)
         if r > self.band:
             self.factor /= min(r, self.change)
             return
         if self.cautious:
-            u = max(u, stats.slow)
-            r = (u / self.target) ** self.power if u > 0.0 else 0.0
+            r = self._lr_ratio(max(stats.fast, stats.slow))
         if r < 1.0 / self.band:  # r == 0: no movement at all, as small a step as can be
             self.factor *= min(1.0 / r, self.change) if r > 0.0 else self.change
+
+    def _lr_ratio(self, size: float) -> float:
+        """``(size / target) ** power``: the lr ratio that would have given the target (0.0 for no movement)."""
+        return (size / self.target) ** self.power if size > 0.0 else 0.0
 
 
 class PlateauRule(Rule):

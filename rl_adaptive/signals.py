@@ -66,8 +66,7 @@ class SignalStats:
         n = self.count
         bf, bs = self.beta_fast, self.beta_slow
         # The bias-corrected averages before this value (what fast and slow read), without the derived statistics.
-        slow_before = self._slow / (1.0 - bs**n) if n else value
-        fast_before = self._fast / (1.0 - bf**n) if n else value
+        fast_before, slow_before = self._corrected() if n else (value, value)
         self.count = n + 1
         self.last = value
         self._fast = bf * self._fast + (1.0 - bf) * value
@@ -85,14 +84,18 @@ class SignalStats:
             derived = self._derived = self._compute()
         return derived[index]
 
+    def _corrected(self) -> tuple[float, float]:
+        """The bias-corrected fast and slow averages of the values so far (at least one)."""
+        n = self.count
+        return self._fast / (1.0 - self.beta_fast**n), self._slow / (1.0 - self.beta_slow**n)
+
     def _compute(self) -> tuple[float, ...]:
         """``(fast, slow, var, std, residual_std, drift, noise)`` from the running sums."""
         n = self.count
         if n == 0:
             return (0.0,) * 7
         correction = 1.0 - self.beta_slow**n
-        fast = self._fast / (1.0 - self.beta_fast**n)
-        slow = self._slow / correction
+        fast, slow = self._corrected()
         var = max(self._var / correction, 0.0)
         std = math.sqrt(var)
         residual_std = math.sqrt(max(self._res / correction, 0.0))

@@ -267,20 +267,19 @@ def test_overhead_section_says_met_or_not_from_the_numbers(monkeypatch):
 
     written = {}
     monkeypatch.setattr(overhead_report, "replace_section", lambda name, text: written.__setitem__(name, text))
-    overhead_report.write_section(
-        _overhead_payload(1.015, [1.010, 1.019], [1.06, 1.10], [0.995, 1.02], added=(6.0, 9.0), growth=120)
-    )
-    text = written["overhead"]
+
+    def section(*args, **kwargs) -> str:
+        overhead_report.write_section(_overhead_payload(*args, **kwargs))
+        return written["overhead"]
+
+    text = section(1.015, [1.010, 1.019], [1.06, 1.10], [0.995, 1.02], added=(6.0, 9.0), growth=120)
     assert "optimizer alone, 64x64 policy: +1.5% [+1.0%, +1.9%], target at most 2%: **met**." in text
     assert "every rule on, the seed's loop, optimizer alone, 64x64 policy: +8.0% [+6.0%, +10.0%], target at " in text
     assert "most 5%: **not met**." in text
     assert "a PPO iteration (CartPole-v1, rl-zoo): +0.8% [-0.5%, +2.0%], target at most 1%: met at the median" in text
     assert "6.0 µs at 10,000 parameters, 9.0 µs at 100,000,000 (1.50x), target at most 2x (+1 µs): **met**." in text
     assert "+120 bytes traced, state 42 numbers at the start and 42 at the end" in text
-    overhead_report.write_section(
-        _overhead_payload(1.03, [1.021, 1.04], [1.01, 1.04], [1.02, 1.03], added=(6.0, 14.0), growth=10_000)
-    )
-    text = written["overhead"]
+    text = section(1.03, [1.021, 1.04], [1.01, 1.04], [1.02, 1.03], added=(6.0, 14.0), growth=10_000)
     assert "+3.0% [+2.1%, +4.0%], target at most 2%: **not met**." in text
     assert "(2.33x), target at most 2x (+1 µs): **not met**." in text
     assert "target no growth (at most 4,096 bytes): **not met**." in text
