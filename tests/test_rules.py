@@ -357,3 +357,8 @@ def test_a_rule_class_cannot_hide_its_factor_behind_a_class_attribute():
 
             def update(self, stats):
                 pass
+
+
+def test_trust_region_cautious_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"cautious: expected True or False, got str 'yes'"):
+        TrustRegionRule(cautious="yes")
