@@ -40,11 +40,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "plateau": {"reward_rule": "plateau"},
     "collapse": {"reward_rule": "collapse"},
     "adam_rel": {"adam_rel": True},
-    # The default, chosen by the benchmark (BENCHMARKS.md): on the PPO CartPole-v1 lr grid the KL rule alone
-    # solved the most cells of every variant; the reward trend rule lowered that when added. Without a KL signal
-    # (algorithms other than PPO, supervised training) the "kl" rule never moves: the default is then the bare
-    # optimizer, bit for bit, since no loss or reward rule beat the fixed optimizer reliably.
-    "default": {"lr_rule": "kl"},
+    # The default, chosen by the benchmark (BENCHMARKS.md, "lr grids"): one preset, and the algorithm's signal
+    # picks the rule that acts. Where a KL is recorded (PPO) the KL rule, which solved the most cells of PPO's
+    # CartPole lr grid. Where AdaptiveCallback measures the update size of an algorithm in
+    # rl_adaptive.sb3.FALLBACK_ALGOS (A2C), the cautious trust-region rule, which stands by until the callback
+    # activates it. Anywhere else (DQN, SAC and TD3 until their grids choose, supervised training, no callback)
+    # neither rule moves: the default is then the bare optimizer, bit for bit.
+    "default": {"lr_rule": "kl+trust_region_fallback"},
 }
 
 #: Read-only view of the presets: name -> keyword arguments.

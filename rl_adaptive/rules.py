@@ -450,6 +450,12 @@ class TrustRegionRule(Rule):
     (shrinking still reads the fast average). A2C's update size is heavy-tailed: most phases move the policy
     little and a few move it 100x more, so the fast average of a few phases often sits below the band while the
     spikes that damage the policy are still coming, and the plain rule creeps the lr up until one collapses it.
+
+    ``standby=True`` makes the rule a fallback that does nothing until :meth:`activate` is called: its factor is 1
+    and it ignores update sizes, so an optimizer whose update sizes nobody measures is the bare optimizer. The
+    default preset holds such a rule beside the KL rule, and ``AdaptiveCallback`` activates it on the algorithms
+    whose lr grid chose it (``rl_adaptive.sb3.FALLBACK_ALGOS``). Activating sets the factor to ``start``; the
+    standby flag is saved with the rule, so a loaded rule stays active.
     """
 
     channel = "update"
@@ -467,20 +473,35 @@ class TrustRegionRule(Rule):
         warmup: int = 0,
         start: float = 1.0,
         cautious: bool = False,
+        standby: bool = False,
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
         lo, hi = self.bounds
-        self.factor = _check_number("start", start, low=lo, high=hi)
+        self.start = _check_number("start", start, low=lo, high=hi)
+        for name, flag in (("cautious", cautious), ("standby", standby)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name}: expected True or False, got {type(flag).__name__} {flag!r}")
+        self._standby = standby
+        self.factor = 1.0 if standby else self.start
         self.target = None if target is None else _check_number("target", target, low=0.0, low_open=True)
         self.power = _check_number("power", power, low=0.0, low_open=True)
         self.band = _check_number("band", band, low=1.0)
         self.change = self.max_change = _check_number("change", change, low=1.0)
-        if not isinstance(cautious, bool):
-            raise TypeError(f"cautious: expected True or False, got {type(cautious).__name__} {cautious!r}")
         self.cautious = cautious
 
+    @property
+    def standby(self) -> bool:
+        """Whether the rule waits for :meth:`activate` (factor 1, update sizes ignored)."""
+        return self._standby
+
+    def activate(self) -> None:
+        """End the standby: the factor becomes ``start`` and the rule reads update sizes. No-op if active."""
+        if self._standby:
+            self._standby = False
+            self.factor = self.start
+
     def update(self, stats: SignalStats) -> None:
-        if self.target is None:
+        if self._standby or self.target is None:
             return
         r = self._lr_ratio(stats.fast)
         if r > self.band:
@@ -738,6 +759,11 @@ def _reward_trend_damped(options: RuleOptions) -> Rule:
     return rule
 
 
+#: The trust-region rule the A2C lr grid chose (BENCHMARKS.md): a slow start at a tenth of the lr and cautious
+#: growth. Registered as ``"trust_region_cautious"``, and as ``"trust_region_fallback"`` on standby (the default).
+_CAUTIOUS: dict[str, Any] = {"start": 0.1, "cautious": True}
+
+
 def _builtin() -> None:
     horizon = (0.5, 2.0)
     register_rule("lr_rule", "trend", lambda o: TrendRule("loss"))
@@ -746,6 +772,10 @@ def _builtin() -> None:
     register_rule("lr_rule", "cosine_restart", lambda o: CosineRule(o.cycle_length, o.cycle_mult, restart=True))
     register_rule("lr_rule", "kl", lambda o: KLRule(o.target_kl))
     register_rule("lr_rule", "trust_region", lambda o: TrustRegionRule(o.target_update))
+    register_rule("lr_rule", "trust_region_cautious", lambda o: TrustRegionRule(o.target_update, **_CAUTIOUS))
+    register_rule(
+        "lr_rule", "trust_region_fallback", lambda o: TrustRegionRule(o.target_update, **_CAUTIOUS, standby=True)
+    )
     register_rule("momentum_rule", "inverse", lambda o: InverseRule(bounds=horizon))
     register_rule("momentum_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
     register_rule("momentum_rule", "normalized", lambda o: NormalizedRule(bounds=horizon))

@@ -29,6 +29,7 @@ from .rules import TrustRegionRule
 
 __all__ = [
     "DEFAULT_LOSS_KEYS",
+    "FALLBACK_ALGOS",
     "KL_ALGOS",
     "UPDATE_TARGETS",
     "AdaptiveCallback",
@@ -69,6 +70,12 @@ UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
     "SAC": {"actor": 0.31, "critic": 0.011},
     "TD3": {"actor": 0.11, "critic": 0.018},
 }
+#: Algorithms on which ``AdaptiveCallback(fallback="auto")`` activates a standby trust-region rule (the default
+#: preset's ``"trust_region_fallback"``). Chosen by the benchmark (BENCHMARKS.md, "lr grids"): an algorithm joins
+#: when its lr grid shows the cautious trust-region rule solving more cells than the bare optimizer, and no fewer
+#: at the tuned lr. A2C: 24/25 against 17/25. Not yet DQN, SAC and TD3: no grid has chosen for them, so there the
+#: default stays the bare optimizer.
+FALLBACK_ALGOS = frozenset({"A2C"})
 #: Fallback target per kind of update size.
 DEFAULT_UPDATE_TARGETS: Mapping[str, float] = {"kl": 0.01, "relative": 0.05, "action": 0.05}
 # Algorithms whose ActorCriticPolicy adds eps=1e-5 to exactly torch.optim.Adam when given no optimizer_kwargs.
@@ -165,6 +172,23 @@ def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimize
     return {role: opt for role, opt in find_optimizers(model).items() if isinstance(opt, AdaptiveOptimizer)}
 
 
+def _check_auto_flag(name: str, value: object) -> None:
+    if not (value is True or value is False or value == "auto"):  # identity: 1 == True, and 1 is not a choice
+        raise ValueError(f"{name}: expected True, False or 'auto', got {value!r}")
+
+
+def _standby_rules(optimizer: AdaptiveOptimizer) -> list[TrustRegionRule]:
+    return [r for r in optimizer.rules if isinstance(r, TrustRegionRule) and r.standby]
+
+
+def _reads_update(optimizer: AdaptiveOptimizer, with_standby: bool = False) -> bool:
+    """Whether a rule of ``optimizer`` reads the update size (a standby rule only ``with_standby``)."""
+    return any(
+        r.channel == "update" and (with_standby or not (isinstance(r, TrustRegionRule) and r.standby))
+        for r in optimizer.rules
+    )
+
+
 def _recorded(key: str, recorded: Mapping[str, Any]) -> float | None:
     """The value SB3's logger holds for ``key``, or None if it holds none (or not a number)."""
     try:
@@ -188,7 +212,8 @@ class AdaptiveCallback(BaseCallback):
       again.
     * **KL**: ``train/approx_kl`` (``kl_key``) is fed through ``step_kl`` to the ``"policy"`` optimizer, so
       ``lr_rule="kl"`` works out of the box with PPO.
-    * **Update size**: for every adaptive optimizer, how far a training phase moved what it trains, measured on a
+    * **Update size**: for every adaptive optimizer that has a rule reading it, how far a training phase moved what
+      it trains, measured on a
       probe batch of ``probe_size`` transitions (the rollout just collected, or a replay-buffer sample): the
       policy's KL(old || new), the relative change of Q-values and critic predictions, a deterministic actor's
       action change (:mod:`rl_adaptive.probe`). Fed through ``step_update``, read by ``lr_rule="trust_region"``,
@@ -196,6 +221,10 @@ class AdaptiveCallback(BaseCallback):
       has a ``target_update`` of its own. Off-policy algorithms train a few gradient steps per environment step,
       so their window spans at least ``probe_min_steps`` optimizer steps (default 100; on-policy 10: one phase
       of PPO, ten of A2C, whose phase is a single step).
+    * **Fallback**: a trust-region rule built on standby (the default preset's ``"trust_region_fallback"``) is
+      activated on the algorithms of :data:`FALLBACK_ALGOS` where the callback has a probe for its optimizer
+      (``fallback``); elsewhere it stands by, and the default preset is the KL rule on PPO and the bare optimizer
+      on DQN, SAC and TD3.
     * **Adam-Rel**: an optimizer built with ``adam_rel=True`` gets :meth:`AdaptiveOptimizer.new_rollout` before
       each on-policy training phase, which resets Adam's step count and keeps its moments.
     * **Logging**: every knob of every adaptive optimizer (effective values), each rule's factor and the signals
@@ -223,6 +252,9 @@ class AdaptiveCallback(BaseCallback):
             the calibration window's steps (a step's worth of KL adds up quadratically, a relative change
             linearly). Default None: once per window.
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
+        fallback: which standby trust-region rules to activate: ``"auto"`` (default) on the algorithms of
+            :data:`FALLBACK_ALGOS`, ``True`` on every algorithm with a probe (PPO included, beside its KL rule),
+            ``False`` none.
         wrap: :class:`AdaptiveOptimizer` keywords (``{"preset": "default"}``) to wrap the model's optimizers with
             when it has no AdaptiveOptimizer of its own, in place, before training: for runs whose
             ``policy_kwargs`` were replaced, as rl-zoo's Optuna samplers do. Default None: never wrap (a model
@@ -241,9 +273,12 @@ class AdaptiveCallback(BaseCallback):
         probe_every: int | None = None,
         probe_seed: int = 0,
         wrap: Mapping[str, Any] | None = None,
+        fallback: bool | str = "auto",
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        _check_auto_flag("fallback", fallback)
+        self.fallback = fallback
         if wrap is not None and not isinstance(wrap, Mapping):
             raise TypeError(f"wrap: expected AdaptiveOptimizer keywords (a dict) or None, got {wrap!r}")
         self.wrap = dict(wrap) if wrap is not None else None
@@ -254,8 +289,7 @@ class AdaptiveCallback(BaseCallback):
         ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-        if probe not in (True, False, "auto"):
-            raise ValueError(f"probe: expected True, False or 'auto', got {probe!r}")
+        _check_auto_flag("probe", probe)
         self.probe = probe
         self.probe_size = probe_size
         self.probe_min_steps = probe_min_steps
@@ -339,10 +373,14 @@ class AdaptiveCallback(BaseCallback):
         on_policy = isinstance(self.model, OnPolicyAlgorithm)
         if self.probe_min_steps is None:
             self.probe_min_steps = 10 if on_policy else 100
-        reads = [role for role, o in self.optimizers.items() if any(r.channel == "update" for r in o.rules)]
+        activate = self.fallback is True or (self.fallback == "auto" and _algo_name(self.model) in FALLBACK_ALGOS)
+        reads = [role for role, o in self.optimizers.items() if _reads_update(o, activate)]
         wanted = list(self.optimizers) if self.probe is True else reads if self.probe == "auto" else []
         self.probes = build_probes(self.model, wanted)
-        unprobed = [role for role in wanted if role not in self.probes]
+        for role in self.probes:
+            for rule in _standby_rules(self.optimizers[role]) if activate else ():
+                rule.activate()
+        unprobed = [role for role in wanted if role not in self.probes and _reads_update(self.optimizers[role])]
         if unprobed:
             fed = ["reward"] + [f"loss ({', '.join(k)})" for k in self.loss_keys.values()]
             fed += [f"kl ({self.kl_key})"] if self.kl_key else []
