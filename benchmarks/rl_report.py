@@ -3,6 +3,7 @@ report``). Every number it writes is computed here from ``benchmarks/results/<su
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -332,8 +333,17 @@ def a2c_dqn() -> dict[str, tuple[int, int]]:
                 f"| {algo.upper()} | {v} | {stats[v]['runs']} | {_fmt(stats[v])} | "
                 f"{int((finals[v] >= 475).sum())}/{len(finals[v])} |"
             )
-    for algo in ("a2c", "dqn"):  # the default (KL rule) has no KL to read here: is it the fixed run, exactly?
+    for algo in ("a2c", "dqn"):  # where today's default is the bare optimizer: are its runs the fixed runs, exactly?
         pairs = {(r["cell"]["variant"], r["cell"]["seed"]): r for r in rows if r["cell"]["algo"] == algo}
+        if default_twin(algo) != "fixed":
+            commits = sorted({r["commit"] for (v, _), r in pairs.items() if v == "default"})
+            lines += [
+                "",
+                f"{algo.upper()}: these `default` runs are of the default at `{'`, `'.join(commits)}`, the KL rule "
+                "alone, the bare optimizer here. Today's default acts on "
+                f"{algo.upper()} (the cautious trust-region rule): see the lr grids section.",
+            ]
+            continue
         same = differ = 0
         for (variant, seed), run in sorted(pairs.items()):
             twin = pairs.get(("fixed", seed))
@@ -376,14 +386,32 @@ def digits() -> None:
     replace_section("digits", "\n".join(lines))
 
 
-def _default_variant(variants: list[str]) -> str | None:
-    """The evaluated variant whose preset is what ``AdaptiveOptimizer`` applies by default."""
-    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+#: The default preset these twins are proven for (tests/test_default.py); another default has no twin.
+_TWINNED_DEFAULT = {"lr_rule": "kl+trust_region_fallback"}
 
-    for v in variants:
-        if v != DEFAULT_PRESET and v in PRESETS and PRESETS[v] == PRESETS[DEFAULT_PRESET]:
+
+def default_twin(algo: str) -> str:
+    """The variant whose cells the default's are, bit for bit, on ``algo`` (tests/test_default.py): on PPO the KL
+    rule alone (``kl``: the trust-region fallback stands by), on the algorithms of ``FALLBACK_ALGOS`` (A2C) the
+    cautious trust-region rule (``trust_region_cautious``), elsewhere the bare optimizer (``fixed``); the default
+    itself (``default``) when the preset is not the one those tests prove."""
+    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+    from rl_adaptive.sb3 import FALLBACK_ALGOS, KL_ALGOS
+
+    if PRESETS[DEFAULT_PRESET] != _TWINNED_DEFAULT:
+        return DEFAULT_PRESET
+    name = algo.upper()
+    return "kl" if name in KL_ALGOS else "trust_region_cautious" if name in FALLBACK_ALGOS else "fixed"
+
+
+def default_variant(variants: list[str], algo: str = "ppo") -> str | None:
+    """The evaluated variant that stands for the default on ``algo``: ``default``'s own cells, else its twin's."""
+    from rl_adaptive.presets import DEFAULT_PRESET
+
+    for v in (DEFAULT_PRESET, default_twin(algo)):
+        if v in variants:
             return v
-    return DEFAULT_PRESET if DEFAULT_PRESET in variants else None
+    return None
 
 
 def rule_verdicts(grid: dict[str, Any] | None) -> None:
@@ -426,9 +454,9 @@ def verdict(grid: dict[str, Any] | None, ll: dict[str, Any] | None, identity: di
     if grid is None:
         return
     variants = list(grid["solved"])
-    default = _default_variant(variants)
+    default = default_variant(variants)
     lines = [
-        f"The default preset (`{DEFAULT_PRESET}` = `{PRESETS[DEFAULT_PRESET]}`) is the evaluated variant "
+        f"The default preset (`{DEFAULT_PRESET}` = `{PRESETS[DEFAULT_PRESET]}`) is, on PPO, the evaluated variant "
         f"`{default}`. The targets set for it (issue 5), checked against the measurements in BENCHMARKS.md:",
         "",
         "| target | measured | met |",
@@ -630,23 +658,19 @@ def screen() -> None:
     replace_section("rl-screen", "\n".join(lines))
 
 
+#: Why the default's cells are its twin's, as the grid's row label says it.
+_TWIN_WHY = {
+    "fixed": "the bare optimizer",
+    "kl": "the same rule",
+    "trust_region_cautious": "the same rule",
+}
 #: The learning-rate-free optimizers the evidence issue measures the default against.
 GRID_COMPETITORS = ("prodigy", "schedulefree", "dadaptation")
-
-
-def _default_reads_kl_only() -> bool:
-    """Whether the default preset is the KL rule alone: then, on an algorithm that records no KL, it is the bare
-    optimizer bit for bit (tests/test_api.py::test_default_preset_without_kl_is_the_bare_optimizer_bit_for_bit; the
-    a2c_dqn suite's identical runs), and its grid cells are ``fixed``'s."""
-    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
-
-    return PRESETS[DEFAULT_PRESET] == PRESETS["kl"]
 
 
 def algos_grid() -> None:
     """The evidence issue: every algorithm's lr grid, the competitors on it, and the default's targets."""
     from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
-    from rl_adaptive.sb3 import KL_ALGOS
     from rl_adaptive.training import SOLVED
 
     rows = load("algos_grid")
@@ -668,7 +692,10 @@ def algos_grid() -> None:
     verdicts = [
         f"The default preset (`{DEFAULT_PRESET}` = `{PRESETS[DEFAULT_PRESET]}`) on every algorithm's lr grid "
         '(section "Every algorithm: lr grids against the learning-rate-free optimizers" of BENCHMARKS.md). '
-        "`not run yet`: the cells are not all on disk.",
+        "On each algorithm one rule of it acts, and where the default's own cells are not on disk its row is that "
+        "rule's cells (the same training bit for bit, tests/test_default.py): "
+        + ", ".join(f"{a.upper()} `{default_twin(a)}`" for a in spec["algo"])
+        + ". `not run yet`: the cells are not all on disk.",
         "",
         "| algorithm | target | measured | met |",
         "|---|---|---|---|",
@@ -677,9 +704,9 @@ def algos_grid() -> None:
         sub = [r for r in rows if r["cell"]["algo"] == algo]
         env = spec["env"][algo]
         grid = _grid_cells(sub, mults, SOLVED[env])
-        bare_default = _default_reads_kl_only() and algo.upper() not in KL_ALGOS
-        if bare_default and "default" not in grid and "fixed" in grid:
-            grid["default"] = grid["fixed"]
+        twin = default_twin(algo)
+        if "default" not in grid and twin in grid:
+            grid["default"] = grid[twin]
         if not grid:
             verdicts.append(f"| {algo.upper()} | all | no cell run | not run yet |")
             continue
@@ -695,7 +722,7 @@ def algos_grid() -> None:
         ]
         for v, g in grid.items():
             total = g["n"] * len(mults)
-            label = "default (= fixed: the bare optimizer)" if v == "default" and bare_default else v
+            label = v if v != "default" or grid[v] is not grid.get(twin) else f"default (= {twin}: {_TWIN_WHY[twin]})"
             lines.append(
                 f"| {label} | {g['n']} | {sum(g['solved'].values())}/{total} | "
                 f"{_fixed_on_seeds(grid, g['n'], SOLVED[env], total)} | "
@@ -717,10 +744,30 @@ def algos_grid() -> None:
         lines.append("")
         verdicts += _grid_targets(algo, grid)
     verdicts.append(_lunarlander_paired())
-    lines.append(_provenance(rows))
+    lines += [*_twin_checks(), _provenance(rows)]
     replace_section("algos-grid", "\n".join(lines))
     replace_section("algos-verdict", "\n".join(verdicts))
     replace_section("algos-verdict", "\n".join(verdicts), README_MD)
+
+
+def _twin_checks() -> list[str]:
+    """What ``benchmarks.default_twins`` found: today's default run again on full-length cells, against the cells
+    the default's rows report."""
+    path = RESULTS / "default_twins.json"
+    if not path.exists():
+        return []
+    checks = json.loads(path.read_text())
+    same = [c for c in checks if c["identical"]]
+    listed = "; ".join(
+        f"{c['cell_id']} at `{c['commit']}` against {c['reference']} at `{c['reference_commit']}`: "
+        + ("identical" if c["identical"] else f"different (final {c['final']:.1f})")
+        for c in checks
+    )
+    return [
+        f"The default run again on full-length cells (`python -m benchmarks.default_twins`): identical learning "
+        f"curves and final evaluations to the cells its rows report for {len(same)} of {len(checks)} ({listed}).",
+        "",
+    ]
 
 
 def _fixed_on_seeds(grid: dict[str, dict[str, Any]], n: int, threshold: float, total: int) -> str:
@@ -757,7 +804,7 @@ def _lunarlander_paired(planned: int = 10) -> str:
     """The verdict row of PPO on LunarLander-v3: the default's paired difference against ``fixed``, seed by seed."""
     target = f"LunarLander-v3, 500k steps, {planned} seeds: paired difference against `fixed`"
     rows = load("lunarlander")
-    default = _default_variant(sorted({r["cell"]["variant"] for r in rows}))
+    default = default_variant(sorted({r["cell"]["variant"] for r in rows}))
     runs, diff = _paired_differences(rows, default) if default else ([], np.array([]))
     if len(runs) < planned:
         return f"| PPO | {target} | {len(runs)} paired seeds on disk | not run yet |"

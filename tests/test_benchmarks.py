@@ -193,6 +193,29 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
     assert rl_report._fixed_on_seeds(late, 6, 475.0, 18) == "-"  # fixed has fewer seeds than the variant
 
 
+def test_the_defaults_row_stands_on_its_own_cells_else_on_its_twins():
+    assert [rl_report.default_twin(a) for a in ("ppo", "a2c", "dqn", "sac", "td3")] == [
+        "kl",
+        "trust_region_cautious",
+        "fixed",
+        "fixed",
+        "fixed",
+    ]
+    assert rl_report.default_variant(["fixed", "kl"], "ppo") == "kl"  # the CartPole grid of the KL rule
+    assert rl_report.default_variant(["default", "fixed", "kl"], "ppo") == "default"  # its own cells first
+    assert rl_report.default_variant(["fixed", "trust_region_cautious"], "a2c") == "trust_region_cautious"
+    assert rl_report.default_variant(["fixed", "kl"], "a2c") is None  # the KL rule is not A2C's default
+    assert rl_report.default_variant(["fixed"], "dqn") == "fixed"
+
+
+def test_a_default_no_test_proves_a_twin_for_has_none(monkeypatch):
+    from rl_adaptive import presets
+
+    monkeypatch.setitem(presets._PRESETS, "default", {"lr_rule": "kl"})
+    assert rl_report.default_twin("a2c") == "default"
+    assert rl_report.default_variant(["fixed", "trust_region_cautious"], "a2c") is None
+
+
 # What differs between two runs of the same cell: when and where it ran, and how long it took.
 _TIMING = {"finished", "machine", "wall_s", "probe_s"}
 
