@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
-
-import numpy as np
 
 __all__ = ["EXTRA", "main"]
 
@@ -138,6 +135,7 @@ def _job(job: tuple[Any, ...]) -> dict[str, Any]:
 
 def _compare(args: argparse.Namespace) -> int:
     from .parallel import imap_jobs
+    from .report import summarize
 
     agent, adaptive = _resolve(args)
     if args.seeds < 1:
@@ -173,89 +171,6 @@ def _compare(args: argparse.Namespace) -> int:
     print(summary["table"])
     print(f"files in {args.out}: compare.png, results.json, results.md, and one folder per run")
     return 130 if interrupted else 0
-
-
-def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str, Any]:
-    """Write compare.png, results.json and results.md for a list of train_agent results."""
-    from .stats import iqm_ci
-
-    out.mkdir(parents=True, exist_ok=True)
-    variants = [v for v in ("fixed", "adaptive") if any(r["variant"] == v for r in results)]
-    finals = {v: np.array([r["final"]["mean"] for r in results if r["variant"] == v and r["final"]]) for v in variants}
-    finals = {v: s for v, s in finals.items() if len(s)}
-    stats = iqm_ci(finals)
-    solved = results[0]["solved_threshold"]
-    lines = [
-        f"**{title}**: final return over 10 deterministic episodes, IQM over seeds with a 95% bootstrap CI (scipy).",
-        "",
-        "| variant | seeds | IQM | 95% CI | solved |",
-        "|---|---:|---:|---|---:|",
-    ]
-    for v, s in stats.items():
-        n_solved = "" if solved is None else f"{int((finals[v] >= solved).sum())}/{s['runs']}"
-        lines.append(f"| {v} | {s['runs']} | {s['iqm']:.1f} | [{s['ci_low']:.1f}, {s['ci_high']:.1f}] | {n_solved} |")
-    table = "\n".join(lines)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(
-        json.dumps(
-            {
-                "title": title,
-                "stats": stats,
-                "runs": [
-                    {
-                        k: r[k]
-                        for k in ("variant", "seed", "final", "timesteps", "trained_timesteps", "adaptive", "wall_s")
-                    }
-                    for r in results
-                ],
-            },
-            indent=1,
-        )
-    )
-    plot_compare(results, out / "compare.png", title)
-    return {"stats": stats, "table": table}
-
-
-def plot_compare(results: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .stats import mean_band, on_grid
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    for variant in ("fixed", "adaptive"):
-        runs = [r["curve"] for r in results if r["variant"] == variant and r["curve"]]
-        if not runs:
-            continue
-        grid, curves = on_grid(runs, "return")
-        mean, low, high = mean_band(curves)
-        top.plot(grid, mean, label=f"{variant} ({len(runs)} seeds)")
-        top.fill_between(grid, low, high, alpha=0.25)
-        _, lrs = on_grid(runs, "lr") if all("lr" in run[0] for run in runs) else (None, None)
-        if lrs is not None:
-            for i, lr in enumerate(lrs):
-                bottom.plot(
-                    grid,
-                    lr,
-                    color="C0" if variant == "fixed" else "C1",
-                    alpha=0.6,
-                    label=f"{variant} lr" if i == 0 else None,
-                )
-    solved = results[0].get("solved_threshold")
-    if solved is not None:
-        top.axhline(solved, color="gray", ls="--", lw=1, label="solved")
-    top.set_ylabel("training return (mean of last 100 episodes)")
-    top.set_title(f"{title}: mean with 95% bootstrap band")
-    top.legend(loc="lower right")
-    bottom.set_ylabel("effective learning rate")
-    bottom.set_yscale("log")
-    bottom.set_xlabel("timesteps")
-    bottom.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _list() -> int:

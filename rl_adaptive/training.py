@@ -1,10 +1,12 @@
-"""Train one example agent, fixed or adaptive, and record what happened: the code the CLI, the examples and the
-benchmark share."""
+"""Train one example agent, fixed or adaptive, and record what happened: the one way to train that the CLI, the
+examples and the benchmark share (:func:`train_agent`). What it writes for a reader is drawn by
+:mod:`rl_adaptive.report`."""
 
 from __future__ import annotations
 
 import csv
 import functools
+import inspect
 import json
 import math
 import time
@@ -18,9 +20,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from .agents import Agent
+from .agents import Agent, LinearSchedule
 from .knobs import find_knobs, read_knob
 from .optimizer import AdaptiveOptimizer
+from .report import plot_run
 from .sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_adaptive_optimizers, find_optimizers
 
 __all__ = ["SOLVED", "knob_values", "plot_run", "train_agent"]
@@ -114,6 +117,17 @@ def _restores_torch_threads(fn: Any) -> Any:
     return wrapper
 
 
+def _scaled_lr(agent: Agent, lr: Any, scale: float) -> float | LinearSchedule:
+    """``lr`` (the agent's, or SB3's default for the algorithm when None) times ``scale``."""
+    if lr is None:
+        lr = inspect.signature(agent.algo_class).parameters["learning_rate"].default
+    if isinstance(lr, LinearSchedule):
+        return LinearSchedule(lr.initial * scale)
+    if isinstance(lr, (int, float)):
+        return float(lr) * scale
+    raise TypeError(f"lr_scale: scales a number or a LinearSchedule; the agent's learning_rate is {lr!r}")
+
+
 @_restores_torch_threads
 def train_agent(
     agent: Agent,
@@ -123,6 +137,7 @@ def train_agent(
     timesteps: int | None = None,
     seed: int = 0,
     learning_rate: float | None = None,
+    lr_scale: float = 1.0,
     out_dir: str | Path | None = None,
     eval_every: int | None = None,
     eval_episodes: int = 5,
@@ -142,6 +157,7 @@ def train_agent(
         adaptive_kwargs: AdaptiveOptimizer keywords (default: the agent's ``adaptive`` entry).
         timesteps: training budget (default: the agent's ``n_timesteps``).
         learning_rate: a constant base learning rate replacing the agent's.
+        lr_scale: multiplies the learning rate, a linear schedule's start included (``0.1``: 10x too low).
         out_dir: where to write ``model.zip``, ``metrics.json``, ``metrics.csv``, ``plot.png`` and TensorBoard logs.
         eval_every: evaluate every this many steps (``eval_episodes`` deterministic episodes); None: final only.
         final_episodes: deterministic episodes of the final evaluation.
@@ -154,6 +170,8 @@ def train_agent(
     Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
     ``interrupted`` (True after Ctrl-C, with everything written so far).
     """
+    if isinstance(lr_scale, bool) or not isinstance(lr_scale, (int, float)) or not 0 < lr_scale < math.inf:
+        raise ValueError(f"lr_scale: expected a positive finite number, got {lr_scale!r}")
     torch.set_num_threads(1)  # small networks train fastest on one thread; the caller's count is restored after
     timesteps = int(timesteps or agent.n_timesteps)
     out = Path(out_dir) if out_dir is not None else None
@@ -162,6 +180,8 @@ def train_agent(
     model_kwargs = dict(agent.model_kwargs)
     if learning_rate is not None:
         model_kwargs["learning_rate"] = float(learning_rate)
+    if lr_scale != 1.0:
+        model_kwargs["learning_rate"] = _scaled_lr(agent, model_kwargs.get("learning_rate"), lr_scale)
     rules = dict(agent.adaptive if adaptive_kwargs is None else adaptive_kwargs)
     policy_kwargs = dict(agent.policy_kwargs)
     if optimizer_policy_kwargs is not None:
@@ -218,6 +238,8 @@ def train_agent(
         "timesteps": timesteps,
         "trained_timesteps": int(model.num_timesteps),
         "learning_rate": repr(model_kwargs.get("learning_rate", "sb3 default")),
+        "lr_scale": lr_scale,
+        "initial_lr": float(model.lr_schedule(1.0)),
         "adaptive": {k: list(v) if isinstance(v, tuple) else v for k, v in rules.items()}
         if adaptive and optimizer_policy_kwargs is None
         else None,
@@ -243,54 +265,3 @@ def train_agent(
     env.close()
     eval_env.close()
     return result
-
-
-_KNOB_GROUPS = (
-    ("lr", "learning rate", True),
-    ("beta1|beta2|momentum|alpha", "betas / momentum / alpha", False),
-    ("wd", "weight decay", False),
-)
-
-
-def plot_run(result: dict[str, Any], path: str | Path) -> None:
-    """A PNG: the return curve above the knob traces (lr, betas or momentum, weight decay)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curve = result["curve"]
-    names = {k for row in curve for k in row} - {"timesteps", "return", "episodes"}
-    panels = [
-        (pattern, title, log)
-        for pattern, title, log in _KNOB_GROUPS
-        if any(n.split("/")[-1] in pattern.split("|") for n in names)
-    ]
-    fig, axes = plt.subplots(1 + len(panels), 1, figsize=(8, 2.6 * (1 + len(panels))), sharex=True, squeeze=False)
-    axes = axes[:, 0]
-    t = [row["timesteps"] for row in curve]
-    axes[0].plot(t, [row["return"] for row in curve], label="training (mean of last 100 episodes)")
-    if result["evals"]:
-        axes[0].plot(
-            [e["timesteps"] for e in result["evals"]],
-            [e["mean"] for e in result["evals"]],
-            "o-",
-            label="evaluation (deterministic)",
-        )
-    if result.get("solved_threshold"):
-        axes[0].axhline(result["solved_threshold"], color="gray", ls="--", lw=1, label="solved")
-    axes[0].set_ylabel("episode return")
-    axes[0].legend(loc="lower right", fontsize=8)
-    axes[0].set_title(f"{result['algo'].upper()} {result['env']} ({result['variant']}, seed {result['seed']})")
-    for ax, (pattern, title, log) in zip(axes[1:], panels, strict=True):
-        for name in sorted(names):
-            if name.split("/")[-1] in pattern.split("|"):
-                ax.plot(t, [row.get(name, math.nan) for row in curve], label=name)
-        ax.set_ylabel(title)
-        if log:
-            ax.set_yscale("log")
-        ax.legend(loc="best", fontsize=8)
-    axes[-1].set_xlabel("timesteps")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

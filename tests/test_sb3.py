@@ -372,3 +372,22 @@ def test_train_agent_gives_torch_back_the_callers_thread_count():
         assert torch.get_num_threads() == 2  # it trained on one thread, and gave the caller's two back
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_agent_scales_the_agents_lr_schedule_and_refuses_a_bad_scale():
+    from rl_adaptive.agents import LinearSchedule, load_agent
+    from rl_adaptive.training import train_agent
+
+    agent = load_agent("ppo", "CartPole-v1")
+    assert isinstance(agent.model_kwargs["learning_rate"], LinearSchedule)  # rl-zoo's lin_1e-3
+    tuned = agent.model_kwargs["learning_rate"].initial
+    result = train_agent(agent, lr_scale=0.1, timesteps=256, final_episodes=1, tensorboard=False)
+    assert result["initial_lr"] == pytest.approx(tuned * 0.1) and result["lr_scale"] == 0.1
+    assert result["learning_rate"] == repr(LinearSchedule(tuned * 0.1))  # still a schedule, from a tenth
+    a2c = load_agent("a2c", "CartPole-v1")
+    constant = train_agent(a2c, variant="fixed", lr_scale=3, timesteps=64, final_episodes=1, tensorboard=False)
+    assert "learning_rate" not in a2c.model_kwargs  # SB3's own default, 7e-4, is the one scaled
+    assert constant["initial_lr"] == pytest.approx(3 * 7e-4)
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(ValueError, match=rf"lr_scale: expected a positive finite number, got {bad!r}"):
+            train_agent(agent, lr_scale=bad, timesteps=64)
