@@ -4,7 +4,8 @@ Where the default's own cells are not on disk, the lr grids report the default's
 cells (``rl_report.default_twin``: PPO ``kl``, A2C ``trust_region_cautious``, elsewhere ``fixed``); PPO's
 ``default`` cells on disk ran when the default was the KL rule alone. ``tests/test_default.py`` proves each identity
 on tiny budgets. This runs today's default on full-length cells and compares its learning curve and final
-evaluation with the committed cell the report uses; the report quotes the outcome.
+evaluation with the committed cell the report uses. Where they differ it also runs the twin at today's commit, to
+tell the default apart from the code changes since the committed cell ran. The report quotes the outcome.
 
     python -m benchmarks.default_twins a2c:10:0 ppo:1:0      # algorithm:lr multiplier:seed
 """
@@ -41,15 +42,21 @@ def check(algo: str, mult: float, seed: int) -> dict[str, Any]:
     if reference is None:
         raise SystemExit(f"{replace(cell, variant=stand_in).cell_id}: not on disk")
     run = compute_cell(cell)
-    return {
+    result = {
         "cell_id": cell.cell_id,
         "commit": run["commit"],
         "wall_s": round(run["wall_s"], 1),
         "final": run["final"]["mean"],
         "reference": reference["cell_id"],
         "reference_commit": reference["commit"],
+        "reference_final": reference["final"]["mean"],
         "identical": _returns(run) == _returns(reference),
+        "twin_now_identical": None,
     }
+    if not result["identical"] and stand_in != cell.variant:
+        # Is it the default that differs from its twin, or the code since the committed cell ran? Run the twin here.
+        result["twin_now_identical"] = _returns(run) == _returns(compute_cell(replace(cell, variant=stand_in)))
+    return result
 
 
 def main() -> None:

@@ -758,9 +758,18 @@ def _twin_checks() -> list[str]:
         return []
     checks = json.loads(path.read_text())
     same = [c for c in checks if c["identical"]]
+
+    def outcome(c: dict[str, Any]) -> str:
+        if c["identical"]:
+            return "identical"
+        now = c.get("twin_now_identical")
+        text = f"different (final {c['final']:.1f} against {c['reference_final']:.1f})"
+        if now is not None:
+            text += f"; against the twin run at `{c['commit']}`: {'identical' if now else 'different'}"
+        return text
+
     listed = "; ".join(
-        f"{c['cell_id']} at `{c['commit']}` against {c['reference']} at `{c['reference_commit']}`: "
-        + ("identical" if c["identical"] else f"different (final {c['final']:.1f})")
+        f"{c['cell_id']} at `{c['commit']}` against {c['reference']} at `{c['reference_commit']}`: {outcome(c)}"
         for c in checks
     )
     return [
