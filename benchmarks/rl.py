@@ -217,15 +217,10 @@ def _downsample(curve: list[dict[str, float]], n: int = 100) -> list[dict[str, f
 
 
 def _run_digits(cell: Cell, epochs: int) -> dict[str, Any]:
-    import importlib.util
+    from rl_adaptive.digits import train_digits
 
-    spec = importlib.util.spec_from_file_location(
-        "compare", Path(__file__).resolve().parent.parent / "examples" / "compare.py"
-    )
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)  # type: ignore[union-attr]
     adaptive = adaptive_kwargs(cell.variant)
-    history = compare.run(adaptive, cell.seed, epochs, cell.lr or 1e-3)
+    history = train_digits(adaptive, cell.seed, epochs, cell.lr or 1e-3)
     return {
         "final": {"mean": history["accuracy"][-1]},
         "accuracy": history["accuracy"],

@@ -12,7 +12,7 @@ import numpy as np
 
 from .stats import iqm_ci, mean_band, on_grid
 
-__all__ = ["plot_compare", "plot_run", "summarize"]
+__all__ = ["plot_compare", "plot_digits", "plot_run", "summarize"]
 
 
 def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str, Any]:
@@ -157,4 +157,44 @@ def plot_run(result: dict[str, Any], path: str | Path) -> None:
     axes[-1].set_xlabel("timesteps")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _smooth(values: list[float], width: int = 20) -> np.ndarray:
+    v = np.asarray(values)
+    return np.convolve(v, np.ones(width) / width, mode="valid") if len(v) > width else v
+
+
+def plot_digits(results: dict[str, list[dict[str, list[float]]]], path: str | Path) -> None:
+    """Loss, accuracy, lr and weight decay of :func:`~rl_adaptive.digits.train_digits` runs: mean and min-max band
+    over seeds, one line per name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    panels = [
+        ("loss", "training loss (smoothed)", axes[0, 0], True),
+        ("accuracy", "test accuracy", axes[0, 1], False),
+        ("lr", "learning rate", axes[1, 0], False),
+        ("wd", "weight decay", axes[1, 1], False),
+    ]
+    for name, runs in results.items():
+        for key, title, ax, smoothed in panels:
+            curves = np.array([_smooth(r[key]) if smoothed else np.asarray(r[key]) for r in runs])
+            x = np.arange(curves.shape[1])
+            ax.plot(x, curves.mean(0), label=name)
+            ax.fill_between(x, curves.min(0), curves.max(0), alpha=0.2)
+            ax.set_title(title)
+    axes[0, 0].set_yscale("log")
+    axes[1, 0].set_yscale("log")
+    axes[0, 0].set_xlabel("step")
+    axes[0, 1].set_xlabel("epoch")
+    axes[1, 0].set_xlabel("step")
+    axes[1, 1].set_xlabel("step")
+    axes[0, 0].legend()
+    fig.suptitle("AdamW vs AdaptiveOptimizer(AdamW) on digits (mean, min-max band over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
