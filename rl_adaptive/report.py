@@ -82,7 +82,7 @@ def plot_compare(results: list[dict[str, Any]], path: str | Path, title: str, co
                 continue
             grid, curves = on_grid(runs, "return")
             mean, low, high = mean_band(curves)
-            top.plot(grid, mean, label=f"{variant} ({len(runs)} seeds)")
+            top.plot(grid, mean, label=f"{variant} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
             top.fill_between(grid, low, high, alpha=0.25)
             _, lrs = on_grid(runs, "lr") if all("lr" in run[0] for run in runs) else (None, None)
             if lrs is not None:
@@ -97,7 +97,9 @@ def plot_compare(results: list[dict[str, Any]], path: str | Path, title: str, co
         solved = subset[0].get("solved_threshold")
         if solved is not None:
             top.axhline(solved, color="gray", ls="--", lw=1, label="solved")
-        top.set_title(f"{title}: mean with 95% bootstrap band" + ("" if columns is None else f", {columns} {value:g}"))
+        seeds = max(sum(r["variant"] == v for r in subset) for v in ("fixed", "adaptive"))
+        band = ": mean with 95% bootstrap band" if seeds > 1 else ""
+        top.set_title(f"{title}{band}" + ("" if columns is None else f", {columns} {value:g}"))
         top.legend(loc="lower right")
         bottom.set_yscale("log")
         bottom.set_xlabel("timesteps")
