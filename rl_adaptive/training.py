@@ -177,23 +177,15 @@ def train_agent(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    model_kwargs = dict(agent.model_kwargs)
-    if learning_rate is not None:
-        model_kwargs["learning_rate"] = float(learning_rate)
-    if lr_scale != 1.0:
-        model_kwargs["learning_rate"] = _scaled_lr(agent, model_kwargs.get("learning_rate"), lr_scale)
+    # build
+    model_kwargs = _model_kwargs(agent, learning_rate, lr_scale)
     rules = dict(agent.adaptive if adaptive_kwargs is None else adaptive_kwargs)
-    policy_kwargs = dict(agent.policy_kwargs)
-    if optimizer_policy_kwargs is not None:
-        policy_kwargs.update(optimizer_policy_kwargs)
-    elif variant != "fixed":
-        policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
+    policy_kwargs = _policy_kwargs(agent, variant, rules, optimizer_policy_kwargs)
     adaptive = policy_kwargs.get("optimizer_class") is AdaptiveOptimizer
     env = make_vec_env(agent.env_id, n_envs=agent.n_envs, seed=seed)
     eval_env = make_vec_env(agent.env_id, n_envs=1, seed=seed + 10_000)
-    noise = agent.action_noise(int(np.prod(env.action_space.shape or ()))) if agent.noise is not None else None
-    if noise is not None:
-        model_kwargs["action_noise"] = noise
+    if agent.noise is not None:
+        model_kwargs["action_noise"] = agent.action_noise(int(np.prod(env.action_space.shape or ())))
     model = agent.algo_class(
         agent.policy,
         env,
@@ -204,14 +196,12 @@ def train_agent(
         tensorboard_log=str(out / "tb") if (out is not None and tensorboard) else None,
         **model_kwargs,
     )
+    # run
     recorder = _Recorder(
         every=max(1, timesteps // 400), eval_every=eval_every, eval_env=eval_env, eval_episodes=eval_episodes
     )
-    callbacks: list[BaseCallback] = [recorder]
     adaptive_callback = AdaptiveCallback(**(callback_kwargs or {})) if adaptive else None
-    if adaptive_callback is not None:
-        callbacks.insert(0, adaptive_callback)
-    callbacks += list(extra_callbacks)
+    callbacks = [*([adaptive_callback] if adaptive_callback else []), recorder, *extra_callbacks]
     interrupted = False
     start = time.perf_counter()
     try:
@@ -219,17 +209,7 @@ def train_agent(
     except KeyboardInterrupt:
         interrupted = True
     wall = time.perf_counter() - start
-    final: dict[str, Any] = {}
-    if not interrupted:
-        returns, _ = evaluate_policy(
-            model, eval_env, n_eval_episodes=final_episodes, deterministic=True, return_episode_rewards=True
-        )
-        final = {
-            "mean": float(np.mean(returns)),
-            "std": float(np.std(returns)),
-            "returns": np.asarray(returns, dtype=float).tolist(),
-            "episodes": final_episodes,
-        }
+    # evaluate
     result = {
         "env": agent.env_id,
         "algo": agent.algo,
@@ -245,23 +225,64 @@ def train_agent(
         else None,
         "curve": recorder.curve,
         "evals": recorder.evals,
-        "final": final,
+        "final": {} if interrupted else _final_evaluation(model, eval_env, final_episodes),
         "updates": recorder.updates,
         "probe_s": adaptive_callback.probe_seconds if adaptive_callback is not None else 0.0,
         "solved_threshold": SOLVED.get(agent.env_id),
         "wall_s": wall,
         "interrupted": interrupted,
     }
+    # write
     if out is not None:
-        model.save(out / "model.zip")
-        (out / "metrics.json").write_text(json.dumps(result, indent=1))
-        if recorder.curve:
-            keys = sorted({k for row in recorder.curve for k in row}, key=lambda k: (k != "timesteps", k))
-            with open(out / "metrics.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(recorder.curve)
-        plot_run(result, out / "plot.png")
+        _write_run(out, model, result)
     env.close()
     eval_env.close()
     return result
+
+
+def _model_kwargs(agent: Agent, learning_rate: float | None, lr_scale: float) -> dict[str, Any]:
+    """The algorithm's keywords: the agent's, with a constant ``learning_rate`` and ``lr_scale`` applied."""
+    model_kwargs = dict(agent.model_kwargs)
+    if learning_rate is not None:
+        model_kwargs["learning_rate"] = float(learning_rate)
+    if lr_scale != 1.0:
+        model_kwargs["learning_rate"] = _scaled_lr(agent, model_kwargs.get("learning_rate"), lr_scale)
+    return model_kwargs
+
+
+def _policy_kwargs(
+    agent: Agent, variant: str, rules: dict[str, Any], optimizer_policy_kwargs: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The policy's keywords: the agent's, with the optimizer given, or wrapped in AdaptiveOptimizer(**rules)."""
+    policy_kwargs = dict(agent.policy_kwargs)
+    if optimizer_policy_kwargs is not None:
+        policy_kwargs.update(optimizer_policy_kwargs)
+    elif variant != "fixed":
+        policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
+    return policy_kwargs
+
+
+def _final_evaluation(model: BaseAlgorithm, eval_env: Any, episodes: int) -> dict[str, Any]:
+    returns, _ = evaluate_policy(
+        model, eval_env, n_eval_episodes=episodes, deterministic=True, return_episode_rewards=True
+    )
+    return {
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "returns": np.asarray(returns, dtype=float).tolist(),
+        "episodes": episodes,
+    }
+
+
+def _write_run(out: Path, model: BaseAlgorithm, result: dict[str, Any]) -> None:
+    """``model.zip``, ``metrics.json``, ``metrics.csv`` (the curve) and ``plot.png`` in ``out``."""
+    model.save(out / "model.zip")
+    (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    curve = result["curve"]
+    if curve:
+        keys = sorted({k for row in curve for k in row}, key=lambda k: (k != "timesteps", k))
+        with open(out / "metrics.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(curve)
+    plot_run(result, out / "plot.png")
