@@ -230,31 +230,12 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
             "wd_rule": wd_rule,
             "reward_rule": reward_rule,
         }
-        explicit = {keyword: spec for keyword, spec in given.items() if spec is not _UNSET}
-        if preset is None and not explicit:
-            preset = DEFAULT_PRESET
-        config: dict[str, Any] = dict.fromkeys(RULE_KEYWORDS)
-        options: dict[str, Any] = {
-            "cycle_length": 1000,
-            "cycle_mult": 1.0,
-            "target_kl": 0.01,
-            "target_update": None,
-            "adam_rel": False,
-        }
-        if preset is not None:
-            for key, value in get_preset(preset).items():
-                (config if key in config else options)[key] = value
-        config.update(explicit)
-        for key, value in (
-            ("cycle_length", cycle_length),
-            ("cycle_mult", cycle_mult),
-            ("target_kl", target_kl),
-            ("target_update", target_update),
-        ):
-            if value is not None:
-                options[key] = value
-        if adam_rel is not False:
-            options["adam_rel"] = adam_rel
+        preset, config, options = self._resolve(
+            preset,
+            {keyword: spec for keyword, spec in given.items() if spec is not _UNSET},
+            dict(cycle_length=cycle_length, cycle_mult=cycle_mult, target_kl=target_kl, target_update=target_update),
+            adam_rel,
+        )
         self.preset = preset
         self.options = self._check_options(options)
         self.adam_rel = self._check_adam_rel(options["adam_rel"])
@@ -290,6 +271,31 @@ class AdaptiveOptimizer(torch.optim.Optimizer):
         self._warned_skip: set[str] = set()
 
     # -- construction helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _resolve(
+        preset: str | None, explicit: dict[str, Any], given_options: dict[str, Any], adam_rel: Any
+    ) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+        """The preset that applies, every rule keyword's spec and the options: the defaults, then the preset's
+        (the default preset when no preset and no rule keyword is given), then what was given explicitly."""
+        if preset is None and not explicit:
+            preset = DEFAULT_PRESET
+        config: dict[str, Any] = dict.fromkeys(RULE_KEYWORDS)
+        options: dict[str, Any] = {
+            "cycle_length": 1000,
+            "cycle_mult": 1.0,
+            "target_kl": 0.01,
+            "target_update": None,
+            "adam_rel": False,
+        }
+        if preset is not None:
+            for key, value in get_preset(preset).items():
+                (config if key in config else options)[key] = value
+        config.update(explicit)
+        options.update({key: value for key, value in given_options.items() if value is not None})
+        if adam_rel is not False:
+            options["adam_rel"] = adam_rel
+        return preset, config, options
+
     @staticmethod
     def _make_base(
         params: Any,
