@@ -100,6 +100,21 @@ def cartpole_grid() -> dict[str, Any] | None:
         "![curves at lr 1e-3](benchmarks/results/plots/cartpole_curves.png)",
         "![learning-rate traces](benchmarks/results/plots/cartpole_lr_traces.png)",
     ]
+    _cartpole_plots(rows, complete, lrs, solved, scores, n_seeds)
+    replace_section("rl-cartpole-grid", "\n".join(lines))
+    return {"solved": solved, "overall": overall, "tuned": tuned, "n_seeds": n_seeds}
+
+
+def _cartpole_plots(
+    rows: list[dict[str, Any]],
+    complete: list[str],
+    lrs: list[float],
+    solved: dict[str, dict[float, int]],
+    scores: dict[str, np.ndarray],
+    n_seeds: int,
+) -> None:
+    """The CartPole grid's four plots: seeds solved per cell, performance profiles, curves at the tuned lr, and
+    each variant's effective lr (seed 0)."""
     PLOTS.mkdir(parents=True, exist_ok=True)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(1.2 * len(lrs) + 2, 0.5 * len(complete) + 1.5))
@@ -121,6 +136,11 @@ def cartpole_grid() -> dict[str, Any] | None:
         PLOTS / "cartpole_curves.png",
         475,
     )
+    _lr_columns(rows, complete, lrs)
+
+
+def _lr_columns(rows: list[dict[str, Any]], complete: list[str], lrs: list[float]) -> None:
+    plt = _plt()
     fig, axes = plt.subplots(1, len(lrs), figsize=(3.2 * len(lrs), 3), sharey=True)
     for ax, lr in zip(axes, lrs, strict=True):
         for i, v in enumerate(complete):
@@ -136,8 +156,6 @@ def cartpole_grid() -> dict[str, Any] | None:
     axes[0].set_ylabel("effective lr (seed 0)")
     axes[-1].legend(fontsize=7)
     _save(fig, PLOTS / "cartpole_lr_traces.png", dpi=90)
-    replace_section("rl-cartpole-grid", "\n".join(lines))
-    return {"solved": solved, "overall": overall, "tuned": tuned, "n_seeds": n_seeds}
 
 
 def _profiles(scores: dict[str, np.ndarray], path) -> None:
