@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from rl_adaptive import (
     SignalStats,
     TrendRule,
     TrustRegionRule,
+    available_rules,
 )
 from rl_adaptive.knobs import read_knob
 
@@ -398,3 +400,26 @@ def test_the_default_preset_holds_the_kl_rule_and_a_standby_cautious_trust_regio
     assert fallback.standby and fallback.cautious and fallback.start == 0.1
     named = sgd(lr_rule="trust_region_cautious").rules[0]
     assert not named.standby and named.cautious and named.start == 0.1 and named.factor == 0.1
+
+
+def test_the_user_defined_rule_in_the_docs_keeps_its_state_through_a_checkpoint(monkeypatch):
+    from rl_adaptive import rules
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text()
+    section = text[text.index("## Your own rules") :]
+    code = section[section.index("```python") + len("```python") : section.index("```", section.index("```python") + 9)]
+    monkeypatch.setitem(rules._REGISTRY, "lr_rule", dict(rules._REGISTRY["lr_rule"]))  # its registration is undone
+    scope: dict = {}
+    exec(compile(code, "docs/rules.md", "exec"), scope)  # the example, as written
+    assert "halve_on_spikes" in available_rules("lr_rule")
+    opt, make = scope["opt"], scope["HalveOnSpikes"]
+    spike = [1000.0] + [1.0] * 60  # a spike, then long enough for the slow average to forget it
+    for loss in [1.0] * 100 + spike + spike:
+        opt.step_loss(loss)
+    assert opt.rules[0]._spikes == 2 and opt.lr == 0.1  # two spikes: not yet halved
+    fresh = AdaptiveOptimizer(torch.optim.SGD(torch.nn.Linear(4, 1).parameters(), lr=0.1), lr_rule=make())
+    fresh.load_state_dict(opt.state_dict())
+    assert fresh.rules[0]._spikes == 2  # the counter came back with no code of the rule's own
+    for o in (opt, fresh):
+        o.step_loss(1000.0)
+    assert opt.lr == fresh.lr == pytest.approx(0.05)  # the third spike halves both
