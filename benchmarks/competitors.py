@@ -58,11 +58,10 @@ COMPETITORS: dict[str, Competitor] = {
     "dadaptation": Competitor("dadaptation", "dadaptation", "DAdaptAdam", 1.0),
     # Schedule-Free AdamW's default lr; it needs train()/eval() around its steps (ScheduleFreeModes).
     "schedulefree": Competitor("schedulefree", "schedulefree", "AdamWScheduleFree", 0.0025, schedule_free=True),
-    # Prodigy inside AdaptiveOptimizer with the trust-region rule: does adaptation add to a learning-rate-free
-    # optimizer?
-    "adaptive_prodigy": Competitor(
-        "prodigyopt", "prodigyopt", "Prodigy", 1.0, kwargs={"lr_rule": "trust_region"}, wrapped=True
-    ),
+    # Prodigy inside AdaptiveOptimizer with the default preset (the KL rule on PPO, the cautious trust-region rule
+    # on A2C; both scale Prodigy's lr, a multiplier of its estimated step): does adaptation add to a
+    # learning-rate-free optimizer?
+    "adaptive_prodigy": Competitor("prodigyopt", "prodigyopt", "Prodigy", 1.0, wrapped=True),
 }
 
 

@@ -139,8 +139,9 @@ def test_competitor_cells_train_with_their_own_optimizer(variant, tmp_path, monk
     if variant == "schedulefree":  # train/eval switched around both phases; the gap PPO's ratio starts from
         assert len(payload["mode_kl"]) == 2 and all(k >= 0 for k in payload["mode_kl"])
         assert payload["mode_kl"][1] > 0  # after a phase, the averaged and the trained weights differ
-    if variant == "adaptive_prodigy":
-        assert payload["updates"], "the wrapper's trust-region rule got update sizes"
+    if variant == "adaptive_prodigy":  # the default preset around Prodigy: on PPO the KL rule scales its lr
+        assert payload["adaptive"] is None and not payload["updates"]  # a competitor's run; no probe on PPO
+        assert {c["lr"] for c in payload["curve"]} - {1.0}, "the KL rule moved the wrapper's lr"
 
 
 def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
