@@ -212,15 +212,15 @@ class AdaptiveCallback(BaseCallback):
       again.
     * **KL**: ``train/approx_kl`` (``kl_key``) is fed through ``step_kl`` to the ``"policy"`` optimizer, so
       ``lr_rule="kl"`` works out of the box with PPO.
-    * **Update size**: for every adaptive optimizer that has a rule reading it, how far a training phase moved what
-      it trains, measured on a
-      probe batch of ``probe_size`` transitions (the rollout just collected, or a replay-buffer sample): the
-      policy's KL(old || new), the relative change of Q-values and critic predictions, a deterministic actor's
-      action change (:mod:`rl_adaptive.probe`). Fed through ``step_update``, read by ``lr_rule="trust_region"``,
-      whose target and exponent the callback sets per algorithm (:data:`UPDATE_TARGETS`) unless the optimizer
-      has a ``target_update`` of its own. Off-policy algorithms train a few gradient steps per environment step,
-      so their window spans at least ``probe_min_steps`` optimizer steps (default 100; on-policy 10: one phase
-      of PPO, ten of A2C, whose phase is a single step).
+    * **Update size**: for every adaptive optimizer that has a rule reading it, how far a training phase moved
+      what it trains, measured on a probe batch of ``probe_size`` transitions (the rollout just collected, or a
+      replay-buffer sample): the policy's KL(old || new), the relative change of Q-values and critic
+      predictions, a deterministic actor's action change (:mod:`rl_adaptive.probe`). Fed through
+      ``step_update``, read by ``lr_rule="trust_region"`` and its variants, whose target and exponent the
+      callback sets per algorithm (:data:`UPDATE_TARGETS`) unless the optimizer has a ``target_update`` of its
+      own. Off-policy algorithms train a few gradient steps per environment step, so their window spans at least
+      ``probe_min_steps`` optimizer steps (default 100; on-policy 10: one phase of PPO, ten of A2C, whose phase
+      is a single step).
     * **Fallback**: a trust-region rule built on standby (the default preset's ``"trust_region_fallback"``) is
       activated on the algorithms of :data:`FALLBACK_ALGOS` where the callback has a probe for its optimizer
       (``fallback``); elsewhere it stands by, and the default preset is the KL rule on PPO and the bare optimizer
@@ -380,7 +380,11 @@ class AdaptiveCallback(BaseCallback):
         for role in self.probes:
             for rule in _standby_rules(self.optimizers[role]) if activate else ():
                 rule.activate()
-        unprobed = [role for role in wanted if role not in self.probes and _reads_update(self.optimizers[role])]
+        unprobed = [  # a role wanted only for a standby rule stays on standby, with nothing to warn about
+            role
+            for role in wanted
+            if role not in self.probes and (self.probe is True or _reads_update(self.optimizers[role]))
+        ]
         if unprobed:
             fed = ["reward"] + [f"loss ({', '.join(k)})" for k in self.loss_keys.values()]
             fed += [f"kl ({self.kl_key})"] if self.kl_key else []

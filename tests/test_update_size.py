@@ -124,6 +124,23 @@ def test_a_policy_without_a_probe_warns_once_naming_what_is_fed():
     assert set(callback.probes) == {"actor"}
 
 
+def test_a_standby_rule_without_a_probe_stays_on_standby_without_a_warning():
+    class Custom(torch.nn.Module):
+        pass
+
+    model = build(SAC)  # the default preset: its trust-region fallback stands by on both optimizers
+    model.policy.critic = Custom()
+    model.policy.critic.optimizer = model.critic.optimizer
+    callback = AdaptiveCallback(fallback=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about: the critic's rule just stays the bare optimizer
+        callback.init_callback(model)
+    assert set(callback.probes) == {"actor"}
+    assert not model.actor.optimizer.rules[1].standby and model.critic.optimizer.rules[1].standby
+    with pytest.warns(UserWarning, match=r"no update-size probe for SAC's critic optimizer"):
+        AdaptiveCallback(probe=True).init_callback(model)  # asked to measure every optimizer: it says it cannot
+
+
 def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
     model = build(PPO, lr_rule="trust_region", target_update=0.123)
     callback = AdaptiveCallback()
