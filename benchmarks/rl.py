@@ -339,7 +339,10 @@ def main() -> None:
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "run":
-        run(args.suite, args.workers, args.variants, args.seeds, args.algos, args.backend, args.address)
+        try:
+            run(args.suite, args.workers, args.variants, args.seeds, args.algos, args.backend, args.address)
+        except (ValueError, ImportError) as error:  # an unknown algorithm, a competitor not installed: one line
+            p_run.error(str(error))
     else:
         from benchmarks.rl_report import report
 

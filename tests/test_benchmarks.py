@@ -115,6 +115,18 @@ def test_unknown_algorithm_and_missing_competitor_are_named(monkeypatch):
         competitors.competitor_policy_kwargs("adam")
 
 
+def test_the_runner_refuses_an_unknown_algorithm_on_one_line(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["rl.py", "run", "algos_grid", "--algos", "bogus"])
+    with pytest.raises(SystemExit) as exit_:
+        rl.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "rl.py run: error: algos: algos_grid has no algorithm 'bogus'; choose from ppo, a2c, dqn, sac, td3"
+    )
+
+
 def test_lr_multipliers_apply_to_each_variants_own_lr():
     cells = rl.cells("screen", variants=["fixed", "prodigy", "schedulefree"], seeds=1)
     lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
