@@ -198,6 +198,17 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
         [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults, 475.0
     )
     assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
+    # too few seeds for the count (5 for default and fixed, 3 for a competitor): no verdict yet
+    short = rl_report._grid_cells(
+        [r for r in rows if r["cell"]["seed"] < 3 or r["cell"]["variant"] == "default"]
+        + [_grid_row("schedulefree", m, 0, 500.0) for m in mults],
+        mults,
+        475.0,
+    )
+    targets = rl_report._grid_targets("dqn", short)
+    assert targets[0].endswith("| not yet: `fixed` 3 of 5 seeds |") and targets[1].endswith("3 of 5 seeds |")
+    assert "prodigy" in targets[2] and targets[2].endswith("| yes |")  # default 5 seeds, prodigy 3: enough
+    assert targets[3].endswith("| not yet: `schedulefree` 1 of 3 seeds |")
     # a screening variant's 3 seeds against fixed's on the same seeds: fixed solves seed 0-2 at x1 only
     assert rl_report._fixed_on_seeds(grid, 3, 475.0, 9) == "3/9"
     rows_fixed = [_grid_row("fixed", m, s, 500.0 if s == 4 else 100.0) for m in mults for s in range(5)]
