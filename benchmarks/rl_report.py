@@ -740,7 +740,8 @@ def algos_grid() -> None:
         ]
         for v, g in grid.items():
             total = g["n"] * len(mults)
-            label = v if v != "default" or grid[v] is not grid.get(twin) else f"default (= {twin}: {_TWIN_WHY[twin]})"
+            stands_in = v == "default" and g is grid.get(twin)  # the twin's cells, not the default's own
+            label = f"default (= {twin}: {_TWIN_WHY[twin]})" if stands_in else v
             lines.append(
                 f"| {label} | {g['n']} | {sum(g['solved'].values())}/{total} | "
                 f"{_fixed_on_seeds(grid, g['n'], SOLVED[env], total)} | "
@@ -855,7 +856,9 @@ def _grid_targets(algo: str, grid: dict[str, dict[str, Any]]) -> list[str]:
 
     def verdict(met: bool, *variants: str) -> str:
         """yes / no once every variant has the seeds the issue asks for, else how many it has so far."""
-        short = [f"`{v}` {grid[v]['n']} of {_seeds_needed(v)} seeds" for v in variants if _short_of_seeds(grid, v)]
+        short = [
+            f"`{v}` {grid[v]['n']} of {_seeds_needed(v)} seeds" for v in variants if grid[v]["n"] < _seeds_needed(v)
+        ]
         return f"not yet: {', '.join(short)}" if short else "yes" if met else "no"
 
     rows = []
@@ -880,10 +883,6 @@ def _grid_targets(algo: str, grid: dict[str, dict[str, Any]]) -> list[str]:
         fc, c_text = frac(c)
         rows.append(f"| {name} | solved fraction above {c}'s | {d_text}, {c_text} | {verdict(fd > fc, 'default', c)} |")
     return rows
-
-
-def _short_of_seeds(grid: dict[str, dict[str, Any]], variant: str) -> bool:
-    return grid[variant]["n"] < _seeds_needed(variant)
 
 
 def _seeds_needed(variant: str) -> int:
