@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import RESULTS, code_hash, commit, machine, write_json
-from benchmarks.suites import SUITES
+from benchmarks.suites import SUITES, lr_mults
 
 #: Variants that apply to some algorithms only: Adam-Rel needs an Adam-family optimizer (A2C's is RMSprop); the KL
 #: rule reads PPO's recorded KL (elsewhere it is the bare optimizer, shown by the a2c_dqn suite).
@@ -165,10 +165,12 @@ def cells(suite: str, variants: list[str] | None = None, seeds: int | None = Non
         def base_lr(variant: str, algo: str) -> float:  # a competitor's grid is around its own recommended lr
             return competitors[variant].lr if variant in competitors else tuned[algo]
 
+        mults = {algo: lr_mults(suite, algo) for algo in algos}
         grid = [
             (algo, variant, base_lr(variant, algo) * m, m)
-            for m in spec["lr_mults"]
+            for m in sorted(set().union(*mults.values()))  # the cheapest signal first: every algorithm's x0.1
             for algo in algos
+            if m in mults[algo]
             for variant in (variants or spec["variants"])
         ]
     else:

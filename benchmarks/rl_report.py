@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import RESULTS, ROOT, bootstrap_ci, iqm_ci, replace_section
-from benchmarks.suites import SUITES, load
+from benchmarks.suites import SUITES, load, lr_mults
 from rl_adaptive.stats import mean_band, on_grid
 
 PLOTS = RESULTS / "plots"
@@ -695,11 +695,18 @@ def algos_grid() -> None:
     if not rows:
         return
     spec = SUITES["algos_grid"]
-    mults = spec["lr_mults"]
     budgets = spec["timesteps"]
+    mults = lr_mults("algos_grid", "ppo")
+    widened = spec.get("widened", {})
     lines = [
         "Every algorithm at rl-zoo's tuned hyperparameters (read from the installed rl_zoo3's hyperparams files), a "
-        "constant lr of the tuned value times " + ", ".join(f"{m:g}" for m in mults) + "; each competitor's grid "
+        "constant lr of the tuned value times "
+        + ", ".join(f"{m:g}" for m in mults)
+        + "".join(
+            f" ({a.upper()}: {', '.join(f'{m:g}' for m in lr_mults('algos_grid', a))}, widened: {why})"
+            for a, why in widened.items()
+        )
+        + "; each competitor's grid "
         "is the same multipliers of its own recommended lr (1.0 for Prodigy and D-Adaptation, 0.0025 for "
         "Schedule-Free AdamW). Budgets: rl-zoo's, except PPO's, shortened from 100k to "
         f"{budgets['ppo'] // 1000}k steps because fixed PPO at the tuned lr is solved by then. Solved: mean return "
@@ -721,6 +728,7 @@ def algos_grid() -> None:
     for algo in spec["algo"]:
         sub = [r for r in rows if r["cell"]["algo"] == algo]
         env = spec["env"][algo]
+        mults = lr_mults("algos_grid", algo)
         grid = _grid_cells(sub, mults, SOLVED[env])
         twin = default_twin(algo)
         if "default" not in grid and twin in grid:

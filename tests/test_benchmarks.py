@@ -172,7 +172,35 @@ def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
     lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
     assert lrs[("dqn", "fixed", 1.0)] == pytest.approx(2.3e-3)
     assert lrs[("sac", "dadaptation", 0.3)] == pytest.approx(0.3)
-    assert len(cells) == 5 * 5 * 5
+    mults = {key: sorted({c.lr_mult for c in cells if (c.algo, c.env) == key}) for key in budgets}
+    assert mults[("sac", "Pendulum-v1")] == [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]  # widened, and said why
+    assert all(mults[(a, "CartPole-v1")] == [0.1, 0.3, 1.0, 3.0, 10.0] for a in ("ppo", "a2c", "dqn"))
+    assert mults[("td3", "Pendulum-v1")] == [0.1, 0.3, 1.0, 3.0, 10.0]
+    assert lrs[("sac", "prodigy", 30.0)] == pytest.approx(30.0)  # a competitor's widened grid: its own lr x30
+    assert len(cells) == 5 * 4 * 5 + 5 * 7
+
+
+def test_the_grid_report_shows_each_algorithms_own_multipliers(monkeypatch):
+    def cell(algo: str, env: str, mult: float, final: float) -> dict:
+        machine = {"processor": "x86_64", "cpus": 2, "torch": "2"}
+        return {
+            "cell": {"algo": algo, "variant": "fixed", "lr_mult": mult, "seed": 0},
+            **{"final": {"mean": final}, "trained_timesteps": 100, "commit": "c", "machine": machine, "wall_s": 1},
+        }
+
+    rows = [cell("sac", "Pendulum-v1", m, -150.0 if m < 30 else -900.0) for m in rl.lr_mults("algos_grid", "sac")]
+    rows += [cell("ppo", "CartPole-v1", m, 500.0) for m in rl.lr_mults("algos_grid", "ppo")]
+    written: dict[str, str] = {}
+    monkeypatch.setattr(rl_report, "load", lambda suite: rows if suite == "algos_grid" else [])
+    monkeypatch.setattr(rl_report, "RESULTS", Path("/nonexistent"))  # no default_twins.json to quote
+    monkeypatch.setattr(rl_report, "replace_section", lambda name, text, path=None: written.__setitem__(name, text))
+    rl_report.algos_grid()
+    grid = written["algos-grid"]
+    assert "times 0.1, 0.3, 1, 3, 10 (SAC: 0.03, 0.1, 0.3, 1, 3, 10, 30, widened: fixed SAC solved" in grid
+    sac = grid.split("**SAC**", 1)[1]
+    assert "| lr x0.03 | lr x0.1 | lr x0.3 | lr x1 | lr x3 | lr x10 | lr x30 |" in sac
+    assert "| fixed | 1 | 6/7 |" in sac and "widen it" not in sac  # fails at x30: the grid can show a gain
+    assert "Fixed PPO solves every cell: this grid cannot show a gain; widen it." in grid
 
 
 def _grid_row(variant: str, mult: float, seed: int, final: float) -> dict:
