@@ -44,8 +44,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
     # picks the rule that acts. Where a KL is recorded (PPO) the KL rule, which solved the most cells of PPO's
     # CartPole lr grid. Where AdaptiveCallback measures the update size of an algorithm in
     # rl_adaptive.sb3.FALLBACK_ALGOS (A2C), the cautious trust-region rule, which stands by until the callback
-    # activates it. Anywhere else (DQN, SAC and TD3 until their grids choose, supervised training, no callback)
-    # neither rule moves: the default is then the bare optimizer, bit for bit.
+    # activates it. Anywhere else (DQN, where the grid rejected the rule; SAC and TD3 until their grids choose;
+    # supervised training; no callback) neither rule moves: the default is then the bare optimizer, bit for bit.
     "default": {"lr_rule": "kl+trust_region_fallback"},
 }
 
