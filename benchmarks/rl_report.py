@@ -874,10 +874,10 @@ def _grid_targets(algo: str, grid: dict[str, dict[str, Any]]) -> list[str]:
         return [f"| {name} | the default against `fixed` | `default` or `fixed` not on disk | not run yet |"]
     (fd, d_text), (ff, f_text) = frac("default"), frac("fixed")
     met = fd >= 0.9 and (fd > ff or fd == 1.0)
-    rows.append(
-        f"| {name} | >= 90% of cells, more than `fixed` (or every cell) | {d_text}, {f_text} | "
-        f"{verdict(met, 'default', 'fixed')} |"
-    )
+    outcome = verdict(met, "default", "fixed")
+    if outcome == "no" and default_twin(algo) == "fixed":
+        outcome = f"no: no rule acts on {name} (the default is the bare optimizer there)"
+    rows.append(f"| {name} | >= 90% of cells, more than `fixed` (or every cell) | {d_text}, {f_text} | {outcome} |")
     d1, f1 = grid["default"]["solved"][1.0], grid["fixed"]["solved"][1.0]
     nd, nf = grid["default"]["n"], grid["fixed"]["n"]
     rows.append(

@@ -226,6 +226,12 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
         [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults, 475.0
     )
     assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
+    same = [_grid_row("default", r["cell"]["lr_mult"], r["cell"]["seed"], r["final"]["mean"]) for r in rows[:15]]
+    bare = rl_report._grid_cells([*rows[:15], *same], mults, 475.0)  # the default's cells are fixed's
+    assert rl_report.default_twin("dqn") == "fixed"  # the default is the bare optimizer on DQN: a miss says so
+    assert rl_report._grid_targets("dqn", bare)[0].endswith(
+        "| no: no rule acts on DQN (the default is the bare optimizer there) |"
+    )
     # too few seeds for the count (5 for default and fixed, 3 for a competitor): no verdict yet
     short = rl_report._grid_cells(
         [r for r in rows if r["cell"]["seed"] < 3 or r["cell"]["variant"] == "default"]
