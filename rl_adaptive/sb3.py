@@ -73,8 +73,9 @@ UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
 #: Algorithms on which ``AdaptiveCallback(fallback="auto")`` activates a standby trust-region rule (the default
 #: preset's ``"trust_region_fallback"``). Chosen by the benchmark (BENCHMARKS.md, "lr grids"): an algorithm joins
 #: when its lr grid shows the cautious trust-region rule solving more cells than the bare optimizer, and no fewer
-#: at the tuned lr. A2C: 24/25 against 17/25. Not DQN: its update size does not follow its lr, and the rule harmed it
-#: at the tuned lr (1/5 cells on one seed). Not yet SAC and TD3: no grid has chosen for them. There the default stays the bare optimizer.
+#: at the tuned lr. A2C: 24/25 against 17/25. Not DQN: its update size does not follow its lr, and the rule harmed
+#: it at the tuned lr (1/5 cells on one seed). Not yet SAC and TD3: no grid has chosen for them. There the default
+#: stays the bare optimizer.
 FALLBACK_ALGOS = frozenset({"A2C"})
 #: Fallback target per kind of update size.
 DEFAULT_UPDATE_TARGETS: Mapping[str, float] = {"kl": 0.01, "relative": 0.05, "action": 0.05}
