@@ -696,7 +696,7 @@ def algos_grid() -> None:
         return
     spec = SUITES["algos_grid"]
     budgets = spec["timesteps"]
-    mults = lr_mults("algos_grid", "ppo")
+    mults = lr_mults("algos_grid", "ppo")  # the grid every algorithm has unless it was widened
     widened = spec.get("widened", {})
     lines = [
         "Every algorithm at rl-zoo's tuned hyperparameters (read from the installed rl_zoo3's hyperparams files), a "

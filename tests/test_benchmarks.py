@@ -181,15 +181,18 @@ def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
 
 
 def test_the_grid_report_shows_each_algorithms_own_multipliers(monkeypatch):
-    def cell(algo: str, env: str, mult: float, final: float) -> dict:
-        machine = {"processor": "x86_64", "cpus": 2, "torch": "2"}
+    def cell(algo: str, mult: float, final: float) -> dict:  # the report takes the env from the suite
         return {
             "cell": {"algo": algo, "variant": "fixed", "lr_mult": mult, "seed": 0},
-            **{"final": {"mean": final}, "trained_timesteps": 100, "commit": "c", "machine": machine, "wall_s": 1},
+            "final": {"mean": final},
+            "trained_timesteps": 100,
+            "commit": "c",
+            "machine": {"processor": "x86_64", "cpus": 2, "torch": "2"},
+            "wall_s": 1,
         }
 
-    rows = [cell("sac", "Pendulum-v1", m, -150.0 if m < 30 else -900.0) for m in rl.lr_mults("algos_grid", "sac")]
-    rows += [cell("ppo", "CartPole-v1", m, 500.0) for m in rl.lr_mults("algos_grid", "ppo")]
+    rows = [cell("sac", m, -150.0 if m < 30 else -900.0) for m in rl.lr_mults("algos_grid", "sac")]  # Pendulum
+    rows += [cell("ppo", m, 500.0) for m in rl.lr_mults("algos_grid", "ppo")]
     written: dict[str, str] = {}
     monkeypatch.setattr(rl_report, "load", lambda suite: rows if suite == "algos_grid" else [])
     monkeypatch.setattr(rl_report, "RESULTS", Path("/nonexistent"))  # no default_twins.json to quote
