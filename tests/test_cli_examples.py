@@ -163,6 +163,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A Ctrl-C at a terminal: SIGINT handled as by default. Under a shell's background job or nohup the test
+        # process ignores SIGINT, a child would inherit that, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while not list(out.glob("tb/*/events.out.tfevents.*")) and time.time() < deadline:
