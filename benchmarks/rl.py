@@ -168,7 +168,7 @@ def cells(suite: str, variants: list[str] | None = None, seeds: int | None = Non
         mults = {algo: lr_mults(suite, algo) for algo in algos}
         grid = [
             (algo, variant, base_lr(variant, algo) * m, m)
-            for m in sorted(set().union(*mults.values()))  # the cheapest signal first: every algorithm's x0.1
+            for m in sorted(set().union(*mults.values()))  # ascending, each algorithm at its own multipliers
             for algo in algos
             if m in mults[algo]
             for variant in (variants or spec["variants"])

@@ -696,12 +696,12 @@ def algos_grid() -> None:
         return
     spec = SUITES["algos_grid"]
     budgets = spec["timesteps"]
-    mults = lr_mults("algos_grid", "ppo")  # the grid every algorithm has unless it was widened
+    shared = lr_mults("algos_grid", "ppo")  # the grid every algorithm has unless it was widened
     widened = spec.get("widened", {})
     lines = [
         "Every algorithm at rl-zoo's tuned hyperparameters (read from the installed rl_zoo3's hyperparams files), a "
         "constant lr of the tuned value times "
-        + ", ".join(f"{m:g}" for m in mults)
+        + ", ".join(f"{m:g}" for m in shared)
         + "".join(
             f" ({a.upper()}: {', '.join(f'{m:g}' for m in lr_mults('algos_grid', a))}, widened: {why})"
             for a, why in widened.items()
@@ -862,21 +862,21 @@ def _grid_targets(algo: str, grid: dict[str, dict[str, Any]]) -> list[str]:
         n, total = sum(g["solved"].values()), g["n"] * len(g["solved"])
         return n / total, f"`{v}` {n}/{total} ({100 * n / total:.0f}%)"
 
-    def verdict(met: bool, *variants: str) -> str:
-        """yes / no once every variant has the seeds the issue asks for, else how many it has so far."""
+    def verdict(met: bool, *variants: str, why_not: str = "") -> str:
+        """yes / no (with ``why_not``'s reason) once every variant has the seeds the issue asks for, else how many
+        it has so far."""
         short = [
             f"`{v}` {grid[v]['n']} of {_seeds_needed(v)} seeds" for v in variants if grid[v]["n"] < _seeds_needed(v)
         ]
-        return f"not yet: {', '.join(short)}" if short else "yes" if met else "no"
+        return f"not yet: {', '.join(short)}" if short else "yes" if met else f"no: {why_not}" if why_not else "no"
 
     rows = []
     if "default" not in grid or "fixed" not in grid:
         return [f"| {name} | the default against `fixed` | `default` or `fixed` not on disk | not run yet |"]
     (fd, d_text), (ff, f_text) = frac("default"), frac("fixed")
     met = fd >= 0.9 and (fd > ff or fd == 1.0)
-    outcome = verdict(met, "default", "fixed")
-    if outcome == "no" and default_twin(algo) == "fixed":
-        outcome = f"no: no rule acts on {name} (the default is the bare optimizer there)"
+    bare = f"no rule acts on {name} (the default is the bare optimizer there)" if default_twin(algo) == "fixed" else ""
+    outcome = verdict(met, "default", "fixed", why_not=bare)
     rows.append(f"| {name} | >= 90% of cells, more than `fixed` (or every cell) | {d_text}, {f_text} | {outcome} |")
     d1, f1 = grid["default"]["solved"][1.0], grid["fixed"]["solved"][1.0]
     nd, nf = grid["default"]["n"], grid["fixed"]["n"]
