@@ -300,13 +300,27 @@ def run(
     algos: list[str] | None = None,
     backend: str = "local",
     address: str | None = None,
+    mults: list[float] | None = None,
 ) -> None:
     check_variants(variants or [])
     spec_algos = _suite_algos(suite)
     for algo in algos or []:
         if algo not in spec_algos:
             raise ValueError(f"algos: {suite} has no algorithm {algo!r}; choose from {', '.join(spec_algos)}")
-    todo = [c for c in cells(suite, variants, seeds) if not c.path.exists() and (not algos or c.algo in algos)]
+    if mults:
+        if "lr_mults" not in SUITES[suite]:
+            grids = ", ".join(name for name, spec in SUITES.items() if "lr_mults" in spec)
+            raise ValueError(f"lr_mults: {suite} has no lr multipliers; suites with them: {grids}")
+        known = sorted({m for algo in (algos or spec_algos) for m in lr_mults(suite, algo)})
+        for m in mults:
+            if m not in known:
+                choices = ", ".join(f"{k:g}" for k in known)
+                raise ValueError(f"lr_mults: {suite} has no multiplier {m:g}; choose from {choices}")
+    todo = [
+        c
+        for c in cells(suite, variants, seeds)
+        if not c.path.exists() and (not algos or c.algo in algos) and (not mults or c.lr_mult in mults)
+    ]
     where = f"{workers} workers" if backend == "local" else f"Ray ({address or f'local, {workers} CPUs'})"
     print(f"{suite}: {len(todo)} cells to run with {where}", flush=True)
     from rl_adaptive.parallel import imap_jobs
@@ -336,13 +350,25 @@ def main() -> None:
     )
     p_run.add_argument("--seeds", type=int, help="number of seeds (default: the suite's)")
     p_run.add_argument("--algos", nargs="+", metavar="ALGO", help="run only these algorithms of the suite")
+    p_run.add_argument(
+        "--lr-mults", nargs="+", type=float, metavar="MULT", help="run only these lr multipliers of the suite"
+    )
     p_run.add_argument("--backend", choices=BACKENDS, default="local", help="process pool (default) or Ray")
     p_run.add_argument("--address", help="Ray cluster address (default: a local Ray with --workers CPUs)")
     sub.add_parser("report", help="statistics, plots and the RL sections of BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "run":
         try:
-            run(args.suite, args.workers, args.variants, args.seeds, args.algos, args.backend, args.address)
+            run(
+                args.suite,
+                args.workers,
+                args.variants,
+                args.seeds,
+                args.algos,
+                args.backend,
+                args.address,
+                args.lr_mults,
+            )
         except (ValueError, ImportError) as error:  # an unknown algorithm, a competitor not installed: one line
             p_run.error(str(error))
     else:

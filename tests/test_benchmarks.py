@@ -127,6 +127,24 @@ def test_the_runner_refuses_an_unknown_algorithm_on_one_line(monkeypatch, capsys
     )
 
 
+def test_the_runner_runs_only_the_lr_multipliers_asked_for(monkeypatch, capsys):
+    ran: list[rl.Cell] = []
+    monkeypatch.setattr(rl.Cell, "path", property(lambda cell: Path("/nonexistent") / cell.cell_id))
+
+    def no_jobs(fn, todo, *args):  # what would run, with nothing run
+        ran.extend(todo)
+        yield from ()
+
+    monkeypatch.setattr("rl_adaptive.parallel.imap_jobs", no_jobs)
+    rl.run("algos_grid", workers=1, variants=["fixed"], seeds=2, algos=["sac"], mults=[0.03, 30.0])
+    assert sorted({(c.lr_mult, c.seed) for c in ran}) == [(0.03, 0), (0.03, 1), (30.0, 0), (30.0, 1)]
+    assert {c.algo for c in ran} == {"sac"}
+    with pytest.raises(ValueError, match=r"lr_mults: algos_grid has no multiplier 30; choose from 0.1, 0.3, 1, 3, 10"):
+        rl.run("algos_grid", workers=1, variants=None, seeds=1, algos=["ppo"], mults=[30.0])
+    with pytest.raises(ValueError, match=r"lr_mults: cartpole_grid has no lr multipliers; suites with them: "):
+        rl.run("cartpole_grid", workers=1, variants=None, seeds=1, mults=[1.0])
+
+
 def test_lr_multipliers_apply_to_each_variants_own_lr():
     cells = rl.cells("screen", variants=["fixed", "prodigy", "schedulefree"], seeds=1)
     lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
