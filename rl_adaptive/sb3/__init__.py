@@ -1,0 +1,38 @@
+"""Stable-Baselines3 integration: the AdaptiveOptimizer through ``policy_kwargs`` and a callback that feeds it.
+
+This subpackage is where the library meets SB3 and rl-zoo3; the core never imports it:
+
+- :mod:`rl_adaptive.sb3.models`: per-algorithm tables, :func:`adaptive_policy_kwargs`, finding a model's optimizers;
+- :mod:`rl_adaptive.sb3.callback`: :class:`AdaptiveCallback`, which feeds the optimizers and logs them;
+- :mod:`rl_adaptive.sb3.probe`: the update-size probes the callback measures;
+- :mod:`rl_adaptive.sb3.zoo`: rl-zoo3's hyperparams and config-file support.
+
+>>> from stable_baselines3 import PPO
+>>> from rl_adaptive.sb3 import AdaptiveCallback, adaptive_policy_kwargs
+>>> model = PPO("MlpPolicy", "CartPole-v1", policy_kwargs=adaptive_policy_kwargs("ppo", lr_rule="kl"))
+>>> model.learn(10_000, callback=AdaptiveCallback())  # doctest: +SKIP
+"""
+
+from .callback import AdaptiveCallback
+from .models import (
+    DEFAULT_LOSS_KEYS,
+    DEFAULT_UPDATE_TARGETS,
+    FALLBACK_ALGOS,
+    KL_ALGOS,
+    UPDATE_TARGETS,
+    adaptive_policy_kwargs,
+    find_adaptive_optimizers,
+    find_optimizers,
+)
+
+__all__ = [
+    "DEFAULT_LOSS_KEYS",
+    "DEFAULT_UPDATE_TARGETS",
+    "FALLBACK_ALGOS",
+    "KL_ALGOS",
+    "UPDATE_TARGETS",
+    "AdaptiveCallback",
+    "adaptive_policy_kwargs",
+    "find_adaptive_optimizers",
+    "find_optimizers",
+]
