@@ -6,6 +6,6 @@ the default preset through ``policy_kwargs``, and AdaptiveCallback through ``cal
     python -m rl_zoo3.train --algo a2c --env CartPole-v1 --conf-file agents/a2c.py
 """
 
-from rl_adaptive import zoo
+from rl_adaptive.sb3 import zoo
 
 hyperparams = zoo.hyperparams("a2c", ["CartPole-v1", "LunarLander-v3"], adaptive={"preset": "default"})

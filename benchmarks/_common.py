@@ -41,8 +41,8 @@ def code_hash() -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "rl_adaptive").glob("*.py"), *(ROOT / "agents").glob("*.py")]):
-        digest.update(path.name.encode())
+    for path in sorted([*(ROOT / "rl_adaptive").rglob("*.py"), *(ROOT / "agents").glob("*.py")]):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -91,7 +91,7 @@ def iqm_ci(scores: dict[str, np.ndarray], reps: int = 2000, seed: int = 0) -> di
     """rliable's IQM and 95% stratified bootstrap CI per variant (``scores[variant]``: (runs,) or (runs, tasks)).
 
     The benchmark report's statistics (rliable, from the ``benchmarks`` extra); the library's command uses
-    :func:`rl_adaptive.stats.iqm_ci`, scipy's equivalent, which tests/test_stats.py checks against this.
+    :func:`rl_adaptive.app.stats.iqm_ci`, scipy's equivalent, which tests/test_stats.py checks against this.
     """
     from rliable import library as rly
     from rliable import metrics

@@ -22,8 +22,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from rl_adaptive import AdaptiveOptimizer
-from rl_adaptive.probe import Probe, build_probes, sample_batch
 from rl_adaptive.sb3 import find_optimizers
+from rl_adaptive.sb3.probe import Probe, build_probes, sample_batch
 
 __all__ = ["COMPETITORS", "Competitor", "ScheduleFreeModes", "competitor_policy_kwargs"]
 

@@ -162,7 +162,7 @@ def ppo(rounds: int, iterations: int) -> dict[str, Any]:
     from stable_baselines3.common.callbacks import BaseCallback, CallbackList
     from stable_baselines3.common.env_util import make_vec_env
 
-    from rl_adaptive.agents import load_zoo_agent
+    from rl_adaptive.app.agents import load_zoo_agent
     from rl_adaptive.sb3 import AdaptiveCallback, adaptive_policy_kwargs
 
     class Clock(BaseCallback):

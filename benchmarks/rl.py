@@ -195,7 +195,7 @@ def _suite_algos(suite: str) -> list[str]:
 
 
 def load_cell_agent(algo: str, env: str, zoo: bool) -> Any:
-    from rl_adaptive.agents import load_agent, load_zoo_agent
+    from rl_adaptive.app.agents import load_agent, load_zoo_agent
 
     return load_zoo_agent(algo, env) if zoo else load_agent(algo, env)
 
@@ -219,7 +219,7 @@ def _downsample(curve: list[dict[str, float]], n: int = 100) -> list[dict[str, f
 
 
 def _run_digits(cell: Cell, epochs: int) -> dict[str, Any]:
-    from rl_adaptive.digits import train_digits
+    from rl_adaptive.app.digits import train_digits
 
     adaptive = adaptive_kwargs(cell.variant)
     history = train_digits(adaptive, cell.seed, epochs, cell.lr or 1e-3)
@@ -254,7 +254,7 @@ def compute_cell(cell: Cell) -> dict[str, Any]:
     if cell.suite == "digits":
         result = _run_digits(cell, SUITES["digits"]["epochs"])
     else:
-        from rl_adaptive.training import train_agent
+        from rl_adaptive.app.training import train_agent
 
         agent = load_cell_agent(cell.algo, cell.env, cell.zoo)
         adaptive = adaptive_kwargs(cell.variant)
@@ -323,7 +323,7 @@ def run(
     ]
     where = f"{workers} workers" if backend == "local" else f"Ray ({address or f'local, {workers} CPUs'})"
     print(f"{suite}: {len(todo)} cells to run with {where}", flush=True)
-    from rl_adaptive.parallel import imap_jobs
+    from rl_adaptive.app.parallel import imap_jobs
 
     start = time.time()
     with contextlib.closing(imap_jobs(compute_cell, todo, workers, backend, address)) as payloads:
@@ -334,7 +334,7 @@ def run(
 
 
 def main() -> None:
-    from rl_adaptive.parallel import BACKENDS
+    from rl_adaptive.app.parallel import BACKENDS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks._common import RESULTS, ROOT, bootstrap_ci, iqm_ci, replace_section
 from benchmarks.suites import SUITES, load, lr_mults
-from rl_adaptive.stats import mean_band, on_grid
+from rl_adaptive.app.stats import mean_band, on_grid
 
 PLOTS = RESULTS / "plots"
 README_MD = ROOT / "README.md"
@@ -528,8 +528,8 @@ def update_sizes() -> dict[tuple[str, str], float]:
     the same ``SignalStats``) per (algorithm, optimizer role), rounded to 2 significant digits: its targets. The
     section compares them with ``rl_adaptive.sb3.UPDATE_TARGETS``.
     """
-    from rl_adaptive.probe import POWERS
     from rl_adaptive.sb3 import UPDATE_TARGETS
+    from rl_adaptive.sb3.probe import POWERS
     from rl_adaptive.signals import SignalStats
 
     def smoothed(sizes: list[float]) -> list[float]:
@@ -688,8 +688,8 @@ GRID_COMPETITORS = ("prodigy", "schedulefree", "dadaptation")
 
 def algos_grid() -> None:
     """The evidence issue: every algorithm's lr grid, the competitors on it, and the default's targets."""
+    from rl_adaptive.app.training import SOLVED
     from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
-    from rl_adaptive.training import SOLVED
 
     rows = load("algos_grid")
     if not rows:

@@ -21,9 +21,9 @@ import multiprocessing as mp
 import sys
 from pathlib import Path
 
-from rl_adaptive.agents import load_agent
-from rl_adaptive.report import plot_compare
-from rl_adaptive.training import train_agent
+from rl_adaptive.app.agents import load_agent
+from rl_adaptive.app.report import plot_compare
+from rl_adaptive.app.training import train_agent
 
 LR_SCALES = (1.0, 0.1)
 

@@ -3,7 +3,7 @@
 The design document's offered comparison (its usage example is the "design" preset), on a plain supervised task
 (scikit-learn's digits, 8x8 images, 10 classes), so that a user who does not do RL sees the wrapper work. Several
 seeds; the plot shows the mean with the min-max band of the training loss and test accuracy, and the adapted
-learning rate and weight decay. The training loop is rl_adaptive.digits.train_digits: read it for the three calls
+learning rate and weight decay. The training loop is rl_adaptive.app.digits.train_digits: read it for the three calls
 the wrapper needs (step_loss, step, step_reward).
 
     python examples/compare.py --seeds 3 --epochs 30 --out runs/compare
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl_adaptive.digits import train_digits
-from rl_adaptive.report import plot_digits
+from rl_adaptive.app.digits import train_digits
+from rl_adaptive.app.report import plot_digits
 
 
 def main() -> None:

@@ -16,9 +16,11 @@ from typing import Any
 import torch
 
 __all__ = [
+    "BETA_MAX",
     "KNOBS",
     "SCALE_KNOBS",
     "KnobSpec",
+    "adapt",
     "find_knobs",
     "is_adam_family",
     "read_knob",
@@ -140,3 +142,20 @@ def is_adam_family(optimizer: torch.optim.Optimizer) -> bool:
     names = {klass.__name__ for klass in type(optimizer).__mro__}
     torch_family = {"Adam", "AdamW", "NAdam", "RAdam", "Adamax"}
     return bool(names & torch_family) or any(n.startswith(("Adam", "PagedAdam")) for n in names)
+
+
+#: Largest value a momentum, beta or alpha is adapted to (unless its base value is already larger).
+BETA_MAX = 0.9999
+
+
+def adapt(knob: str, base: Any, factor: float) -> Any:
+    """The effective value of ``knob`` for a base value and a total factor (see docs/rules.md)."""
+    if knob in SCALE_KNOBS:
+        return base * factor
+    b = float(base)
+    if not 0.0 < b < 1.0:  # 0 stays 0: adaptation never switches on what the user switched off
+        return base
+    value = min(max(1.0 - (1.0 - b) / factor, 0.0), max(b, BETA_MAX))
+    if isinstance(base, torch.Tensor):
+        return torch.as_tensor(value, dtype=base.dtype, device=base.device)
+    return value

@@ -135,7 +135,7 @@ def test_the_runner_runs_only_the_lr_multipliers_asked_for(monkeypatch, capsys):
         ran.extend(todo)
         yield from ()
 
-    monkeypatch.setattr("rl_adaptive.parallel.imap_jobs", no_jobs)
+    monkeypatch.setattr("rl_adaptive.app.parallel.imap_jobs", no_jobs)
     rl.run("algos_grid", workers=1, variants=["fixed"], seeds=2, algos=["sac"], mults=[0.03, 30.0])
     assert sorted({(c.lr_mult, c.seed) for c in ran}) == [(0.03, 0), (0.03, 1), (30.0, 0), (30.0, 1)]
     assert {c.algo for c in ran} == {"sac"}
@@ -184,7 +184,7 @@ def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
         ("sac", "Pendulum-v1"): None,
         ("td3", "Pendulum-v1"): None,
     }
-    from rl_adaptive.agents import load_zoo_agent
+    from rl_adaptive.app.agents import load_zoo_agent
 
     assert load_zoo_agent("dqn", "CartPole-v1").n_timesteps == 50_000  # rl-zoo's, not the old agents/dqn.yml
     lrs = {(c.algo, c.variant, c.lr_mult): c.lr for c in cells}
@@ -324,7 +324,7 @@ def test_ray_backend_writes_the_same_result_files_as_the_local_pool(tmp_path, mo
 
 
 def test_unknown_backend_and_an_address_without_ray_are_refused():
-    from rl_adaptive.parallel import imap_jobs
+    from rl_adaptive.app.parallel import imap_jobs
 
     with pytest.raises(ValueError, match="backend: unknown backend 'dask'; choose from local, ray"):
         list(imap_jobs(abs, [1], 1, backend="dask"))

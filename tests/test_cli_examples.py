@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "rl_adaptive.cli"]
+CLI = [sys.executable, "-m", "rl_adaptive.app.cli"]
 ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
 
 
@@ -211,7 +211,9 @@ def test_examples_run(tmp_path, script, args, png):
 
 
 # Runs the command with some packages made unimportable (as if their extra were not installed).
-WITHOUT = "import sys; sys.modules.update(dict.fromkeys({mods!r})); from rl_adaptive.cli import main; main({args!r})"
+WITHOUT = (
+    "import sys; sys.modules.update(dict.fromkeys({mods!r})); from rl_adaptive.app.cli import main; main({args!r})"
+)
 
 
 def test_help_needs_no_optional_package(tmp_path):

@@ -361,8 +361,8 @@ def test_adaptive_scalars_reach_every_sb3_logger_format_and_a_custom_writer(tmp_
 
 
 def test_train_agent_gives_torch_back_the_callers_thread_count():
-    from rl_adaptive.agents import load_agent
-    from rl_adaptive.training import train_agent
+    from rl_adaptive.app.agents import load_agent
+    from rl_adaptive.app.training import train_agent
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -375,8 +375,8 @@ def test_train_agent_gives_torch_back_the_callers_thread_count():
 
 
 def test_train_agent_scales_the_agents_lr_schedule_and_refuses_a_bad_scale():
-    from rl_adaptive.agents import LinearSchedule, load_agent
-    from rl_adaptive.training import train_agent
+    from rl_adaptive.app.agents import LinearSchedule, load_agent
+    from rl_adaptive.app.training import train_agent
 
     agent = load_agent("ppo", "CartPole-v1")
     assert isinstance(agent.model_kwargs["learning_rate"], LinearSchedule)  # rl-zoo's lin_1e-3

@@ -1,4 +1,4 @@
-"""rl_adaptive.stats: the statistics behind `rl-adaptive compare` and the benchmark report."""
+"""rl_adaptive.app.stats: the statistics behind `rl-adaptive compare` and the benchmark report."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import trim_mean
 
-from rl_adaptive.stats import iqm_ci, mean_band, on_grid
+from rl_adaptive.app.stats import iqm_ci, mean_band, on_grid
 
 
 def test_iqm_is_the_interquartile_mean_inside_its_interval():

@@ -14,8 +14,8 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 
 from rl_adaptive import AdaptiveOptimizer, TrustRegionRule
-from rl_adaptive.probe import POWERS
 from rl_adaptive.sb3 import DEFAULT_UPDATE_TARGETS, UPDATE_TARGETS, AdaptiveCallback, adaptive_policy_kwargs
+from rl_adaptive.sb3.probe import POWERS
 from tests.test_sb3 import TINY
 
 KINDS = {

@@ -14,9 +14,9 @@ pytest.importorskip("rl_zoo3")
 
 from stable_baselines3 import PPO
 
-from rl_adaptive import AdaptiveOptimizer, zoo
-from rl_adaptive.agents import ALGOS, LinearSchedule, available_agents, load_agent
-from rl_adaptive.sb3 import AdaptiveCallback
+from rl_adaptive import AdaptiveOptimizer
+from rl_adaptive.app.agents import ALGOS, LinearSchedule, available_agents, load_agent
+from rl_adaptive.sb3 import AdaptiveCallback, zoo
 
 ROOT = Path(__file__).resolve().parent.parent
 

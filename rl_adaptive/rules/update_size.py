@@ -1,0 +1,140 @@
+"""Rules on what a training phase did: the policy's KL and the update size measured on a probe batch."""
+
+from __future__ import annotations
+
+from ..signals import SignalStats
+from .base import Rule, _check_number
+
+__all__ = ["KLRule", "TrustRegionRule"]
+
+
+class KLRule(Rule):
+    r"""KL-adaptive learning rate for policy-gradient methods (rsl_rl and rl_games' PPO rule).
+
+    On each measured KL::
+
+        kl > 2 * target_kl:    factor <- factor / change
+        kl < target_kl / 2:    factor <- factor * change
+        otherwise:             unchanged
+
+    The raw KL is used (no smoothing), as in rsl_rl's ``PPO.update`` and rl_games' ``AdaptiveScheduler``.
+    """
+
+    channel = "kl"
+
+    def __init__(
+        self,
+        target_kl: float = 0.01,
+        *,
+        change: float = 1.5,
+        bounds: tuple[float, float] = (0.01, 10.0),
+        warmup: int = 0,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        self.target_kl = _check_number("target_kl", target_kl, low=0.0, low_open=True)
+        self.change = self.max_change = _check_number("change", change, low=1.0)
+
+    def update(self, stats: SignalStats) -> None:
+        kl = stats.last
+        if kl > 2.0 * self.target_kl:
+            self.factor /= self.change
+        elif kl < 0.5 * self.target_kl:
+            self.factor *= self.change
+
+
+class TrustRegionRule(Rule):
+    r"""Trust-region learning rate: keep the update size near a target.
+
+    Reads the ``"update"`` channel: how far a training phase moved what the optimizer trains, measured on a probe
+    batch (the policy's KL(old || new) for stochastic policies, the relative change of the predictions for
+    Q-networks and critics, the action change over the action range for deterministic actors; see
+    ``rl_adaptive.sb3.probe``). With ``u`` the channel's fast average (one window's size is noisy: A2C's spans a factor
+    of 10 between its quartiles) and ``r = (u / target) ** power``, the lr ratio that would have given the target::
+
+        r > band:       factor <- factor / min(r, change)      (too large a step: shrink)
+        r < 1 / band:   factor <- factor * min(1 / r, change)  (too small a step: grow)
+        otherwise:      unchanged
+
+    ``power`` is 1 / (how the size grows with the lr): 0.5 for a KL (quadratic in the step), 1 for a relative
+    change (linear). The dead band is a factor ``band`` of lr either way (a KL within ``[target / 4, 4 target]``
+    or a relative change within ``[target / 2, 2 target]`` for ``band=2``): it leaves a well-tuned lr alone.
+    ``change`` caps each move, small because the average lags. With ``target=None`` the rule waits until one is
+    set (``AdaptiveCallback`` sets its algorithm family's, ``rl_adaptive.sb3.UPDATE_TARGETS``).
+
+    ``start`` is the factor before the first update size arrives. The rule sees a step's size only after taking
+    it, and RMSprop's first steps are its largest (no bias correction: the first is ``lr / sqrt(1 - alpha)`` per
+    coordinate, 10x the lr for SB3's A2C): at 10x the tuned lr, one such step can collapse a policy before there
+    is anything to read. ``start < 1`` is a slow start: the first steps are taken at ``start`` times
+    the lr, and the factor grows by ``change`` per update while the step is below the target. The factor stays at
+    ``start`` until update sizes arrive: feed the channel (``AdaptiveCallback`` does, and warns where it has no
+    probe), or leave ``start`` at 1.
+
+    ``cautious=True`` grows only when the slow average agrees: ``u`` is then ``max(fast, slow)`` for growing
+    (shrinking still reads the fast average). A2C's update size is heavy-tailed: most phases move the policy
+    little and a few move it 100x more, so the fast average of a few phases often sits below the band while the
+    spikes that damage the policy are still coming, and the plain rule creeps the lr up until one collapses it.
+
+    ``standby=True`` makes the rule a fallback that does nothing until :meth:`activate` is called: its factor is 1
+    and it ignores update sizes, so an optimizer whose update sizes nobody measures is the bare optimizer. The
+    default preset holds such a rule beside the KL rule, and ``AdaptiveCallback`` activates it on the algorithms
+    whose lr grid chose it (``rl_adaptive.sb3.FALLBACK_ALGOS``). Activating sets the factor to ``start``; the
+    standby flag is saved with the rule, so a loaded rule stays active.
+    """
+
+    channel = "update"
+    #: Set by ``AdaptiveCallback`` (target and exponent per algorithm), so saved with the factor.
+    state_fields = ("target", "power")
+
+    def __init__(
+        self,
+        target: float | None = None,
+        *,
+        power: float = 1.0,
+        band: float = 2.0,
+        change: float = 1.2,
+        bounds: tuple[float, float] = (0.01, 10.0),
+        warmup: int = 0,
+        start: float = 1.0,
+        cautious: bool = False,
+        standby: bool = False,
+    ) -> None:
+        super().__init__(bounds=bounds, warmup=warmup)
+        lo, hi = self.bounds
+        self.start = _check_number("start", start, low=lo, high=hi)
+        for name, flag in (("cautious", cautious), ("standby", standby)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name}: expected True or False, got {type(flag).__name__} {flag!r}")
+        self._standby = standby
+        self.factor = 1.0 if standby else self.start
+        self.target = None if target is None else _check_number("target", target, low=0.0, low_open=True)
+        self.power = _check_number("power", power, low=0.0, low_open=True)
+        self.band = _check_number("band", band, low=1.0)
+        self.change = self.max_change = _check_number("change", change, low=1.0)
+        self.cautious = cautious
+
+    @property
+    def standby(self) -> bool:
+        """Whether the rule waits for :meth:`activate` (factor 1, update sizes ignored)."""
+        return self._standby
+
+    def activate(self) -> None:
+        """End the standby: the factor becomes ``start`` and the rule reads update sizes. No-op if active."""
+        if self._standby:
+            self._standby = False
+            self.factor = self.start
+
+    def update(self, stats: SignalStats) -> None:
+        if self._standby or self.target is None:
+            return
+        r = self._lr_ratio(stats.fast)
+        if r > self.band:
+            self.factor /= min(r, self.change)
+            return
+        if self.cautious:
+            r = self._lr_ratio(max(stats.fast, stats.slow))
+        if r < 1.0 / self.band:  # r == 0: no movement at all, as small a step as can be
+            self.factor *= min(1.0 / r, self.change) if r > 0.0 else self.change
+
+    def _lr_ratio(self, size: float) -> float:
+        """``(size / target) ** power``: the lr ratio that would have given the target (0.0 for no movement)."""
+        return (size / self.target) ** self.power if size > 0.0 else 0.0
