@@ -1,4 +1,4 @@
-"""Modules that moved when the package took its layered layout (0.2), importable under their old names.
+"""Modules that moved when the package took its layered layout (after 0.1.0), importable under their old names.
 
 ``rl_adaptive.agents`` is ``rl_adaptive.app.agents``, and so on: the same module object, so code written against
 the flat layout keeps working, and so does a model saved by it (SB3 pickles a learning-rate schedule such as
