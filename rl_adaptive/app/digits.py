@@ -39,24 +39,32 @@ def train_digits(
     x_train, y_train, x_test, y_test = digits_split(seed)
     model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     base = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    opt = AdaptiveOptimizer(base, **adaptive) if adaptive is not None else base
+    wrapped = AdaptiveOptimizer(base, **adaptive) if adaptive is not None else None
+    opt: torch.optim.Optimizer = wrapped if wrapped is not None else base
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "lr": [], "wd": []}
+
+    def current(knob: str, key: str) -> float:
+        # the wrapper writes the user's values back after each step: the adapted ones are its lr and wd
+        value = getattr(wrapped, knob) if wrapped is not None else base.param_groups[0][key]
+        assert value is not None  # AdamW keeps both
+        return float(value)
+
     for _ in range(epochs):
         perm = torch.randperm(len(x_train))
         for start in range(0, len(x_train), batch):
             idx = perm[start : start + batch]
             loss = torch.nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
             loss.backward()
-            if adaptive is not None:
-                opt.step_loss(loss)
+            if wrapped is not None:
+                wrapped.step_loss(loss)
             opt.step()
             opt.zero_grad()
             history["loss"].append(loss.item())
-            history["lr"].append(opt.lr if adaptive is not None else base.param_groups[0]["lr"])
-            history["wd"].append(opt.wd if adaptive is not None else base.param_groups[0]["weight_decay"])
+            history["lr"].append(current("lr", "lr"))
+            history["wd"].append(current("wd", "weight_decay"))
         with torch.no_grad():
             accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-        if adaptive is not None:
-            opt.step_reward(accuracy)  # reward channel: held-out accuracy, once per epoch
+        if wrapped is not None:
+            wrapped.step_reward(accuracy)  # reward channel: held-out accuracy, once per epoch
         history["accuracy"].append(accuracy)
     return history

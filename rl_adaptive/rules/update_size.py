@@ -137,4 +137,5 @@ class TrustRegionRule(Rule):
 
     def _lr_ratio(self, size: float) -> float:
         """``(size / target) ** power``: the lr ratio that would have given the target (0.0 for no movement)."""
+        assert self.target is not None  # update() returns before asking without a target
         return (size / self.target) ** self.power if size > 0.0 else 0.0
