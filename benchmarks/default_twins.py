@@ -1,7 +1,7 @@
 """Is the default, on a full-length cell of the lr grids, the same training as the cell its row reports?
 
 Where the default's own cells are not on disk, the lr grids report the default's row on an algorithm from its twin's
-cells (``rl_report.default_twin``: PPO ``kl``, A2C ``trust_region_cautious``, elsewhere ``fixed``); PPO's
+cells (``report_base.default_twin``: PPO ``kl``, A2C ``trust_region_cautious``, elsewhere ``fixed``); PPO's
 ``default`` cells on disk ran when the default was the KL rule alone. ``tests/test_default.py`` proves each identity
 on tiny budgets. This runs today's default on full-length cells and compares its learning curve and final
 evaluation with the committed cell the report uses. Where they differ it also runs the twin at today's commit, to
@@ -18,8 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 from benchmarks._common import RESULTS, write_json
+from benchmarks.report_base import default_variant
 from benchmarks.rl import cells, compute_cell
-from benchmarks.rl_report import default_variant
 from benchmarks.suites import load
 
 PATH = RESULTS / "default_twins.json"

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import _common, rl, rl_report  # noqa: E402
+from benchmarks import _common, report_base, report_grid, report_suites, rl  # noqa: E402
 
 
 def test_check_variants_names_the_valid_choices():
@@ -85,9 +85,9 @@ def test_paired_difference_and_first_lr_change():
         _row("kl", 1, 190.0, [1e-3, 1.5e-3, 1.5e-3, 1e-3]),  # moves at step 2000
         _row("kl", 7, 999.0, [1e-3] * 4),  # no fixed twin: not paired
     ]
-    assert rl_report._first_change(rows[2]["curve"]) == 3000
-    assert rl_report._first_change(rows[0]["curve"]) == np.inf
-    lines = rl_report._paired(rows, ["fixed", "kl"])
+    assert report_suites._first_change(rows[2]["curve"]) == 3000
+    assert report_suites._first_change(rows[0]["curve"]) == np.inf
+    lines = report_suites._paired(rows, ["fixed", "kl"])
     (kl_line,) = [line for line in lines if line.startswith("| kl ")]
     cells = [c.strip() for c in kl_line.strip("|").split("|")]
     assert cells[1] == "2"  # paired seeds
@@ -98,8 +98,8 @@ def test_paired_difference_and_first_lr_change():
 
 def test_first_reach_counts_never_as_infinite():
     curve = [{"timesteps": 10, "return": 50.0}, {"timesteps": 20, "return": 210.0}]
-    assert rl_report._first_reach(curve, 200.0) == 20
-    assert rl_report._first_reach(curve, 300.0) == np.inf
+    assert report_suites._first_reach(curve, 200.0) == 20
+    assert report_suites._first_reach(curve, 300.0) == np.inf
 
 
 def test_unknown_algorithm_and_missing_competitor_are_named(monkeypatch):
@@ -212,10 +212,10 @@ def test_the_grid_report_shows_each_algorithms_own_multipliers(monkeypatch):
     rows = [cell("sac", m, -150.0 if m < 30 else -900.0) for m in rl.lr_mults("algos_grid", "sac")]  # Pendulum
     rows += [cell("ppo", m, 500.0) for m in rl.lr_mults("algos_grid", "ppo")]
     written: dict[str, str] = {}
-    monkeypatch.setattr(rl_report, "load", lambda suite: rows if suite == "algos_grid" else [])
-    monkeypatch.setattr(rl_report, "RESULTS", Path("/nonexistent"))  # no default_twins.json to quote
-    monkeypatch.setattr(rl_report, "replace_section", lambda name, text, path=None: written.__setitem__(name, text))
-    rl_report.algos_grid()
+    monkeypatch.setattr(report_grid, "load", lambda suite: rows if suite == "algos_grid" else [])
+    monkeypatch.setattr(report_grid, "RESULTS", Path("/nonexistent"))  # no default_twins.json to quote
+    monkeypatch.setattr(report_grid, "replace_section", lambda name, text, path=None: written.__setitem__(name, text))
+    report_grid.algos_grid()
     grid = written["algos-grid"]
     assert "times 0.1, 0.3, 1, 3, 10 (SAC: 0.03, 0.1, 0.3, 1, 3, 10, 30, widened: fixed SAC solved" in grid
     sac = grid.split("**SAC**", 1)[1]
@@ -234,65 +234,65 @@ def test_grid_targets_count_solved_cells_and_compare_fractions_across_seed_count
     rows += [_grid_row("default", m, s, 500.0) for m in mults for s in range(5)]
     rows += [_grid_row("default", 1.0, 5, 10.0)]  # an extra seed at one multiplier only: not counted
     rows += [_grid_row("prodigy", m, s, 500.0 if s < 2 else 0.0) for m in mults for s in range(3)]
-    grid = rl_report._grid_cells(rows, mults, 475.0)
+    grid = report_grid._grid_cells(rows, mults, 475.0)
     assert grid["default"]["n"] == 5 and grid["default"]["solved"] == {0.1: 5, 1.0: 5, 10.0: 5}
     assert grid["fixed"]["solved"] == {0.1: 0, 1.0: 5, 10.0: 0}
     assert grid["prodigy"]["scores"].shape == (3, 3)
-    targets = rl_report._grid_targets("ppo", grid)
+    targets = report_grid._grid_targets("ppo", grid)
     assert targets[0].endswith("| yes |")  # 15/15 against 5/15
     assert targets[1].endswith("| yes |")  # 5/5 against 5/5 at the tuned lr
     assert "prodigy" in targets[2] and "6/9" in targets[2] and targets[2].endswith("| yes |")
     assert all(t.endswith("| not run yet |") for t in targets[3:])  # schedulefree, dadaptation
-    worse = rl_report._grid_cells(
+    worse = report_grid._grid_cells(
         [*rows[:15], *(_grid_row("default", m, s, 100.0) for m in mults for s in range(5))], mults, 475.0
     )
-    assert [t.rsplit("|", 2)[1].strip() for t in rl_report._grid_targets("ppo", worse)[:2]] == ["no", "no"]
+    assert [t.rsplit("|", 2)[1].strip() for t in report_grid._grid_targets("ppo", worse)[:2]] == ["no", "no"]
     same = [_grid_row("default", r["cell"]["lr_mult"], r["cell"]["seed"], r["final"]["mean"]) for r in rows[:15]]
-    bare = rl_report._grid_cells([*rows[:15], *same], mults, 475.0)  # the default's cells are fixed's
-    assert rl_report.default_twin("dqn") == "fixed"  # the default is the bare optimizer on DQN: a miss says so
-    assert rl_report._grid_targets("dqn", bare)[0].endswith(
+    bare = report_grid._grid_cells([*rows[:15], *same], mults, 475.0)  # the default's cells are fixed's
+    assert report_base.default_twin("dqn") == "fixed"  # the default is the bare optimizer on DQN: a miss says so
+    assert report_grid._grid_targets("dqn", bare)[0].endswith(
         "| no: no rule acts on DQN (the default is the bare optimizer there) |"
     )
     # too few seeds for the issue's count (5 for default and fixed, 3 for a competitor): no verdict yet
-    short = rl_report._grid_cells(
+    short = report_grid._grid_cells(
         [r for r in rows if r["cell"]["seed"] < 3 or r["cell"]["variant"] == "default"]
         + [_grid_row("schedulefree", m, 0, 500.0) for m in mults],
         mults,
         475.0,
     )
-    targets = rl_report._grid_targets("dqn", short)
+    targets = report_grid._grid_targets("dqn", short)
     assert targets[0].endswith("| not yet: `fixed` 3 of 5 seeds |") and targets[1].endswith("3 of 5 seeds |")
     assert "prodigy" in targets[2] and targets[2].endswith("| yes |")  # default 5 seeds, prodigy 3: enough
     assert targets[3].endswith("| not yet: `schedulefree` 1 of 3 seeds |")
     # a screening variant's 3 seeds against fixed's on the same seeds: fixed solves seed 0-2 at x1 only
-    assert rl_report._fixed_on_seeds(grid, 3, 475.0, 9) == "3/9"
+    assert report_grid._fixed_on_seeds(grid, 3, 475.0, 9) == "3/9"
     rows_fixed = [_grid_row("fixed", m, s, 500.0 if s == 4 else 100.0) for m in mults for s in range(5)]
-    late = rl_report._grid_cells(rows_fixed, mults, 475.0)
-    assert rl_report._fixed_on_seeds(late, 3, 475.0, 9) == "0/9"  # seed 4's solves are not on the first 3 seeds
-    assert rl_report._fixed_on_seeds(late, 6, 475.0, 18) == "-"  # fixed has fewer seeds than the variant
+    late = report_grid._grid_cells(rows_fixed, mults, 475.0)
+    assert report_grid._fixed_on_seeds(late, 3, 475.0, 9) == "0/9"  # seed 4's solves are not on the first 3 seeds
+    assert report_grid._fixed_on_seeds(late, 6, 475.0, 18) == "-"  # fixed has fewer seeds than the variant
 
 
 def test_the_defaults_row_stands_on_its_own_cells_else_on_its_twins():
-    assert [rl_report.default_twin(a) for a in ("ppo", "a2c", "dqn", "sac", "td3")] == [
+    assert [report_base.default_twin(a) for a in ("ppo", "a2c", "dqn", "sac", "td3")] == [
         "kl",
         "trust_region_cautious",
         "fixed",
         "fixed",
         "fixed",
     ]
-    assert rl_report.default_variant(["fixed", "kl"], "ppo") == "kl"  # the CartPole grid of the KL rule
-    assert rl_report.default_variant(["default", "fixed", "kl"], "ppo") == "default"  # its own cells first
-    assert rl_report.default_variant(["fixed", "trust_region_cautious"], "a2c") == "trust_region_cautious"
-    assert rl_report.default_variant(["fixed", "kl"], "a2c") is None  # the KL rule is not A2C's default
-    assert rl_report.default_variant(["fixed"], "dqn") == "fixed"
+    assert report_base.default_variant(["fixed", "kl"], "ppo") == "kl"  # the CartPole grid of the KL rule
+    assert report_base.default_variant(["default", "fixed", "kl"], "ppo") == "default"  # its own cells first
+    assert report_base.default_variant(["fixed", "trust_region_cautious"], "a2c") == "trust_region_cautious"
+    assert report_base.default_variant(["fixed", "kl"], "a2c") is None  # the KL rule is not A2C's default
+    assert report_base.default_variant(["fixed"], "dqn") == "fixed"
 
 
 def test_a_default_no_test_proves_a_twin_for_has_none(monkeypatch):
     from rl_adaptive import presets
 
     monkeypatch.setitem(presets._PRESETS, "default", {"lr_rule": "kl"})
-    assert rl_report.default_twin("a2c") == "default"
-    assert rl_report.default_variant(["fixed", "trust_region_cautious"], "a2c") is None
+    assert report_base.default_twin("a2c") == "default"
+    assert report_base.default_variant(["fixed", "trust_region_cautious"], "a2c") is None
 
 
 # What differs between two runs of the same cell: when and where it ran, and how long it took.

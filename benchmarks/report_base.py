@@ -1,0 +1,83 @@
+"""What every section of the RL benchmark's report shares: plotting, formatting, and which variant stands for the
+default on each algorithm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmarks._common import RESULTS, ROOT
+from benchmarks.suites import SUITES
+
+PLOTS = RESULTS / "plots"
+README_MD = ROOT / "README.md"
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path, dpi: int = 100) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+
+
+def provenance(rows: list[dict[str, Any]]) -> str:
+    commits = sorted({r["commit"] for r in rows})
+    hashes = sorted({r.get("code_hash", "unrecorded") for r in rows})
+    m = rows[0]["machine"]
+    walls = [r["wall_s"] for r in rows]
+    return (
+        f"{len(rows)} runs at commit(s) {', '.join(f'`{c}`' for c in commits)} (library code hash "
+        f"{', '.join(f'`{h}`' for h in hashes)}) on {m['processor']}, "
+        f"{m['cpus']} CPUs, torch {m['torch']}, one process per core; median {np.median(walls):.0f} s per run, "
+        f"{sum(walls) / 3600:.2f} core-hours in all."
+    )
+
+
+def fmt_iqm(s: dict[str, float], digits: int = 1) -> str:
+    return f"{s['iqm']:.{digits}f} [{s['ci_low']:.{digits}f}, {s['ci_high']:.{digits}f}]"
+
+
+def variants_in(rows: list[dict[str, Any]], suite: str) -> list[str]:
+    order = SUITES[suite]["variants"]
+    present = {r["cell"]["variant"] for r in rows}
+    return [v for v in order if v in present] + sorted(present - set(order))
+
+
+def significant(x: float, digits: int = 2) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+_TWINNED_DEFAULT = {"lr_rule": "kl+trust_region_fallback"}
+
+
+def default_twin(algo: str) -> str:
+    """The variant whose cells the default's are, bit for bit, on ``algo`` (tests/test_default.py): on PPO the KL
+    rule alone (``kl``: the trust-region fallback stands by), on the algorithms of ``FALLBACK_ALGOS`` (A2C) the
+    cautious trust-region rule (``trust_region_cautious``), elsewhere the bare optimizer (``fixed``); the default
+    itself (``default``) when the preset is not the one those tests prove."""
+    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+    from rl_adaptive.sb3 import FALLBACK_ALGOS, KL_ALGOS
+
+    if PRESETS[DEFAULT_PRESET] != _TWINNED_DEFAULT:
+        return DEFAULT_PRESET
+    name = algo.upper()
+    return "kl" if name in KL_ALGOS else "trust_region_cautious" if name in FALLBACK_ALGOS else "fixed"
+
+
+def default_variant(variants: list[str], algo: str = "ppo") -> str | None:
+    """The evaluated variant that stands for the default on ``algo``: ``default``'s own cells, else its twin's."""
+    from rl_adaptive.presets import DEFAULT_PRESET
+
+    for v in (DEFAULT_PRESET, default_twin(algo)):
+        if v in variants:
+            return v
+    return None
