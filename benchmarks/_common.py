@@ -68,11 +68,27 @@ def write_json(path: Path, payload: dict[str, Any] | list[Any]) -> None:
 
 
 def bootstrap_ci(values: np.ndarray, stat=np.median, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of ``stat`` over ``values``."""
-    rng = np.random.default_rng(seed)
+    """Percentile bootstrap 95% interval of ``stat`` over ``values`` (``scipy.stats.bootstrap``, own generator).
+
+    ``stat`` takes an ``axis`` keyword (``np.median``, ``np.mean``). Fewer than two values, or values all equal,
+    have nothing to resample: the interval is the statistic itself (scipy would warn and return NaN).
+    """
+    from scipy.stats import bootstrap
+
     values = np.asarray(values, dtype=float)
-    samples = [stat(rng.choice(values, size=len(values), replace=True)) for _ in range(reps)]
-    return float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
+    if len(values) < 2 or np.ptp(values) == 0.0:
+        point = float(stat(values))
+        return point, point
+    res = bootstrap(
+        (values,),
+        stat,
+        n_resamples=reps,
+        confidence_level=0.95,
+        method="percentile",
+        vectorized=True,
+        random_state=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def replace_section(name: str, text: str, path: Path = BENCHMARKS_MD) -> None:

@@ -74,3 +74,27 @@ def test_iqm_ci_leaves_numpys_global_generator_alone():
     iqm_ci({"a": np.arange(10.0)})
     after = np.random.get_state()
     assert state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
+
+
+def test_benchmark_bootstrap_ci_is_scipys_percentile_bootstrap_with_its_own_generator():
+    # benchmarks._common.bootstrap_ci delegates to scipy.stats.bootstrap. Its resamples are the ones a plain loop
+    # draws from default_rng(seed) (the published intervals did not move when it switched), and it touches no
+    # global generator.
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks._common import bootstrap_ci
+
+    values = np.random.default_rng(7).normal(10.0, 30.0, size=12)
+    for stat in (np.median, np.mean):
+        rng = np.random.default_rng(0)
+        loop = [stat(rng.choice(values, size=len(values), replace=True)) for _ in range(2000)]
+        expected = (np.percentile(loop, 2.5), np.percentile(loop, 97.5))
+        state = np.random.get_state()
+        low, high = bootstrap_ci(values, stat=stat)
+        assert np.array_equal(np.random.get_state()[1], state[1])
+        assert (low, high) == pytest.approx(expected, rel=1e-9)
+        assert low < stat(values) < high
+    assert bootstrap_ci(np.array([4.0])) == (4.0, 4.0)
+    assert bootstrap_ci(np.full(5, -2.5), stat=np.mean) == (-2.5, -2.5)
