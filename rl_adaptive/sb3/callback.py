@@ -22,6 +22,10 @@ from .models import (
     KL_ALGOS,
     UPDATE_TARGETS,
     _algo_name,
+    _check_auto_flag,
+    _reads_update,
+    _recorded,
+    _standby_rules,
     find_adaptive_optimizers,
     find_optimizers,
 )
@@ -37,31 +41,6 @@ _AGGREGATES: dict[str, Callable[[Sequence[float]], float]] = {
     "min": lambda r: float(np.min(r)),
     "last": lambda r: float(r[-1]),
 }
-
-
-def _check_auto_flag(name: str, value: object) -> None:
-    if not (value is True or value is False or value == "auto"):  # identity: 1 == True, and 1 is not a choice
-        raise ValueError(f"{name}: expected True, False or 'auto', got {value!r}")
-
-
-def _standby_rules(optimizer: AdaptiveOptimizer) -> list[TrustRegionRule]:
-    return [r for r in optimizer.rules if isinstance(r, TrustRegionRule) and r.standby]
-
-
-def _reads_update(optimizer: AdaptiveOptimizer, with_standby: bool = False) -> bool:
-    """Whether a rule of ``optimizer`` reads the update size (a standby rule only ``with_standby``)."""
-    return any(
-        r.channel == "update" and (with_standby or not (isinstance(r, TrustRegionRule) and r.standby))
-        for r in optimizer.rules
-    )
-
-
-def _recorded(key: str, recorded: Mapping[str, Any]) -> float | None:
-    """The value SB3's logger holds for ``key``, or None if it holds none (or not a number)."""
-    try:
-        return float(recorded[key]) if key in recorded else None
-    except (TypeError, ValueError):
-        return None
 
 
 class AdaptiveCallback(BaseCallback):

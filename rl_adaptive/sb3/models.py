@@ -1,6 +1,7 @@
 """What the integration knows of SB3's models: per-algorithm tables (which losses feed which optimizer, which
-algorithms record a KL, the trust-region targets), ``policy_kwargs`` that put :class:`AdaptiveOptimizer` in, and
-finding a model's optimizers by role."""
+algorithms record a KL, the trust-region targets), ``policy_kwargs`` that put :class:`AdaptiveOptimizer` in,
+finding a model's optimizers by role, and the small queries the callback asks of them (which rules read the update
+size or stand by, what SB3's logger recorded)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from ..optimizer import AdaptiveOptimizer
+from ..rules import TrustRegionRule
 
 __all__ = [
     "DEFAULT_LOSS_KEYS",
@@ -148,3 +150,28 @@ def find_optimizers(model: BaseAlgorithm) -> dict[str, torch.optim.Optimizer]:
 def find_adaptive_optimizers(model: BaseAlgorithm) -> dict[str, AdaptiveOptimizer]:
     """Every :class:`AdaptiveOptimizer` of ``model``, by role (see :func:`find_optimizers`)."""
     return {role: opt for role, opt in find_optimizers(model).items() if isinstance(opt, AdaptiveOptimizer)}
+
+
+def _check_auto_flag(name: str, value: object) -> None:
+    if not (value is True or value is False or value == "auto"):  # identity: 1 == True, and 1 is not a choice
+        raise ValueError(f"{name}: expected True, False or 'auto', got {value!r}")
+
+
+def _standby_rules(optimizer: AdaptiveOptimizer) -> list[TrustRegionRule]:
+    return [r for r in optimizer.rules if isinstance(r, TrustRegionRule) and r.standby]
+
+
+def _reads_update(optimizer: AdaptiveOptimizer, with_standby: bool = False) -> bool:
+    """Whether a rule of ``optimizer`` reads the update size (a standby rule only ``with_standby``)."""
+    return any(
+        r.channel == "update" and (with_standby or not (isinstance(r, TrustRegionRule) and r.standby))
+        for r in optimizer.rules
+    )
+
+
+def _recorded(key: str, recorded: Mapping[str, Any]) -> float | None:
+    """The value SB3's logger holds for ``key``, or None if it holds none (or not a number)."""
+    try:
+        return float(recorded[key]) if key in recorded else None
+    except (TypeError, ValueError):
+        return None
