@@ -28,6 +28,19 @@ EVERY_RULE = {
 }
 pytestmark = pytest.mark.filterwarnings("ignore:AdaptiveOptimizer skipped:RuntimeWarning")  # adversarial values
 
+
+def same_state(a, b) -> bool:
+    """Equal structure and values, a float NaN equal to a NaN: a NaN fed as a tensor waits in ``pending`` (read
+    with the channel's next batch, then refused), and ``nan != nan`` would make equal states compare unequal."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
 VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
     st.sampled_from([0.0, -0.0, 1e30, -1e30, 1e-30, 5.0, -5.0]),
@@ -107,7 +120,7 @@ class Wrapper(RuleBasedStateMachine):
     def pickle_and_copy(self):
         _model, opt, _scheduler = self.runs[0]
         for clone in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
-            assert clone.state_dict()["adaptive"] == opt.state_dict()["adaptive"]
+            assert same_state(clone.state_dict()["adaptive"], opt.state_dict()["adaptive"])
             assert clone.factors() == opt.factors()
 
     @invariant()
@@ -134,7 +147,7 @@ class Wrapper(RuleBasedStateMachine):
             for a, b in zip(m1.parameters(), m2.parameters(), strict=True):
                 assert torch.equal(a, b)
             assert o1.factors() == o2.factors()
-            assert o1.state_dict()["adaptive"] == o2.state_dict()["adaptive"]
+            assert same_state(o1.state_dict()["adaptive"], o2.state_dict()["adaptive"])
 
 
 Wrapper.TestCase.settings = settings(
