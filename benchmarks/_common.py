@@ -68,27 +68,12 @@ def write_json(path: Path, payload: dict[str, Any] | list[Any]) -> None:
 
 
 def bootstrap_ci(values: np.ndarray, stat=np.median, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of ``stat`` over ``values`` (``scipy.stats.bootstrap``, own generator).
+    """Percentile bootstrap 95% interval of ``stat`` (default the median) over ``values``, as floats: the
+    library's :func:`rl_adaptive.app.stats.bootstrap_interval` (scipy, its own generator)."""
+    from rl_adaptive.app.stats import bootstrap_interval
 
-    ``stat`` takes an ``axis`` keyword (``np.median``, ``np.mean``). Fewer than two values, or values all equal,
-    have nothing to resample: the interval is the statistic itself (scipy would warn and return NaN).
-    """
-    from scipy.stats import bootstrap
-
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2 or np.ptp(values) == 0.0:
-        point = float(stat(values))
-        return point, point
-    res = bootstrap(
-        (values,),
-        stat,
-        n_resamples=reps,
-        confidence_level=0.95,
-        method="percentile",
-        vectorized=True,
-        random_state=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    low, high = bootstrap_interval(values, stat, reps=reps, seed=seed)
+    return float(low), float(high)
 
 
 def replace_section(name: str, text: str, path: Path = BENCHMARKS_MD) -> None:

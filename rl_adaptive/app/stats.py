@@ -6,11 +6,12 @@ scipy only (``scipy.stats.trim_mean`` and ``scipy.stats.bootstrap``): the comman
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["iqm_ci", "mean_band", "on_grid"]
+__all__ = ["bootstrap_interval", "iqm_ci", "mean_band", "on_grid"]
 
 
 def iqm_ci(scores: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -47,24 +48,39 @@ def iqm_ci(scores: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0) ->
     return out
 
 
-def mean_band(curves: np.ndarray, reps: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over runs (axis 0) with a 95% percentile bootstrap band per point (scipy.stats.bootstrap)."""
+def bootstrap_interval(
+    sample: np.ndarray, stat: Callable[..., Any] = np.mean, reps: int = 2000, seed: int = 0, axis: int = 0
+) -> tuple[Any, Any]:
+    """95% percentile bootstrap interval of ``stat`` over ``sample`` along ``axis`` (``scipy.stats.bootstrap``).
+
+    ``stat`` takes an ``axis`` keyword (``np.mean``, ``np.median``). The resamples come from the function's own
+    generator, seeded by ``seed``. Fewer than two values along ``axis`` have nothing to resample, and scipy refuses
+    them: the interval is then the statistic itself.
+    """
     from scipy.stats import bootstrap
 
-    curves = np.asarray(curves, dtype=float)
-    mean = curves.mean(axis=0)
-    if curves.shape[0] < 2:
-        return mean, mean, mean
+    sample = np.asarray(sample, dtype=float)
+    if sample.shape[axis] < 2:
+        point = stat(sample, axis=axis)
+        return point, point
     res = bootstrap(
-        (curves,),
-        np.mean,
-        axis=0,
+        (sample,),
+        stat,
+        axis=axis,
         confidence_level=0.95,
         n_resamples=reps,
         method="percentile",
+        vectorized=True,
         random_state=np.random.default_rng(seed),
     )
-    return mean, res.confidence_interval.low, res.confidence_interval.high
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+def mean_band(curves: np.ndarray, reps: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over runs (axis 0) with a 95% percentile bootstrap band per point (:func:`bootstrap_interval`)."""
+    curves = np.asarray(curves, dtype=float)
+    low, high = bootstrap_interval(curves, np.mean, reps=reps, seed=seed, axis=0)
+    return curves.mean(axis=0), low, high
 
 
 def on_grid(runs: Sequence[Sequence[dict[str, float]]], key: str, points: int = 100) -> tuple[np.ndarray, np.ndarray]:
