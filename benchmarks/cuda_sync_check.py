@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Any
 
 import torch
 
 from rl_adaptive import AdaptiveOptimizer
 
-EVERY_RULE = {
+EVERY_RULE: dict[str, Any] = {
     "lr_rule": "trend+variance",
     "betas_rule": ("relative", "variance"),
     "wd_rule": "trend",
@@ -54,7 +55,8 @@ def main() -> int:
         print("cuda_sync_check: no CUDA device here; run it where there is one")
         return 2
     steps = 64
-    for name, rules in (("default preset", {}), ("every rule on", EVERY_RULE)):
+    presets: tuple[tuple[str, dict[str, Any]], ...] = (("default preset", {}), ("every rule on", EVERY_RULE))
+    for name, rules in presets:
         torch.manual_seed(0)
         model = torch.nn.Sequential(torch.nn.Linear(32, 256), torch.nn.Tanh(), torch.nn.Linear(256, 1)).cuda()
         base = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=True)

@@ -101,7 +101,8 @@ def profile(label: str, steps: int = 3000, top: int = 12) -> dict[str, Any]:
     for i in range(steps):
         seed_step(opt, loss, i)
     prof.disable()
-    stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
+    # {(file, line, name): (cc, nc, tt, ct, callers)}: the table pstats documents only through print_stats
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     # The wrapper's frames and torch's step machinery (hooks, profiler ranges); the base optimizer's math left out.
     ours = [kv for kv in stats.items() if "rl_adaptive/" in kv[0][0] or _machinery(kv[0][0], kv[0][2])]
     rows = sorted(ours, key=lambda kv: -kv[1][2])[:top]

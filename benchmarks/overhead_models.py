@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from rl_adaptive import AdaptiveOptimizer
+
 EVERY_RULE: dict[str, Any] = {
     "lr_rule": "trend+variance+cosine_restart+kl",
     "betas_rule": ("relative", "variance"),
@@ -47,8 +49,6 @@ def forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def build(variant: str, model: torch.nn.Module) -> torch.optim.Optimizer:
-    from rl_adaptive import AdaptiveOptimizer
-
     base = torch.optim.AdamW(model.parameters(), lr=3e-4)
     if variant == "bare":
         return base
@@ -57,7 +57,7 @@ def build(variant: str, model: torch.nn.Module) -> torch.optim.Optimizer:
 
 def seed_step(opt: torch.optim.Optimizer, loss: torch.Tensor, i: int) -> None:
     """One step of the design document's loop (the bare optimizer: ``step()`` alone)."""
-    if hasattr(opt, "step_loss"):
+    if isinstance(opt, AdaptiveOptimizer):
         opt.step_loss(loss)
         opt.step_reward(float(i))
     opt.step()

@@ -68,12 +68,12 @@ def write_section(payload: dict[str, Any]) -> None:
     if "curve" in payload:
         rows = list(payload["curve"].values())
         for v in VARIANTS[1:]:
-            added = [r[v]["added_us"] for r in rows]
-            ratio = max(added[-1], 0.0) / max(added[0], 1e-9)
-            met = "**met**" if added[-1] <= TARGETS["flat"] * max(added[0], 0.0) + 1.0 else "**not met**"
+            per_size = [r[v]["added_us"] for r in rows]
+            ratio = max(per_size[-1], 0.0) / max(per_size[0], 1e-9)
+            met = "**met**" if per_size[-1] <= TARGETS["flat"] * max(per_size[0], 0.0) + 1.0 else "**not met**"
             lines.append(
-                f"- {v.replace('_', ' ')}, added time flat in the parameter count: {added[0]:.1f} µs at "
-                f"{rows[0]['params']:,} parameters, {added[-1]:.1f} µs at {rows[-1]['params']:,} ({ratio:.2f}x), "
+                f"- {v.replace('_', ' ')}, added time flat in the parameter count: {per_size[0]:.1f} µs at "
+                f"{rows[0]['params']:,} parameters, {per_size[-1]:.1f} µs at {rows[-1]['params']:,} ({ratio:.2f}x), "
                 "target "
                 f"at most {TARGETS['flat']:g}x (+1 µs): {met}."
             )
