@@ -47,8 +47,9 @@ def algos_grid() -> None:
         "is the same multipliers of its own recommended lr (1.0 for Prodigy and D-Adaptation, 0.0025 for "
         "Schedule-Free AdamW). Budgets: rl-zoo's, except PPO's, shortened from 100k to "
         f"{budgets['ppo'] // 1000}k steps because fixed PPO at the tuned lr is solved by then. Solved: mean return "
-        "over 10 deterministic episodes >= 475 (CartPole-v1) or >= -200 (Pendulum-v1). IQM of the final returns "
-        "over every cell, 95% stratified bootstrap CI over seeds within each multiplier (rliable).",
+        "over 10 deterministic episodes >= 475 (CartPole-v1) or >= -200 (Pendulum-v1); a cell whose policy weights "
+        "became non-finite (diverged) has no return and is not solved. IQM of the final returns over every cell, 95% "
+        "stratified bootstrap CI over seeds within each multiplier (rliable); none where a cell diverged.",
         "",
     ]
     verdicts = [
@@ -73,7 +74,7 @@ def algos_grid() -> None:
         if not grid:
             verdicts.append(f"| {algo.upper()} | all | no cell run | not run yet |")
             continue
-        stats = iqm_ci({v: g["scores"] for v, g in grid.items()})
+        stats = iqm_ci({v: g["scores"] for v, g in grid.items() if np.isfinite(g["scores"]).all()})
         steps = max(r["trained_timesteps"] for r in sub)
         lines += [
             f"**{algo.upper()}** on {env}, {steps:,} steps, seeds per cell as shown:",
@@ -91,7 +92,7 @@ def algos_grid() -> None:
                 f"| {label} | {g['n']} | {sum(g['solved'].values())}/{total} | "
                 f"{_fixed_on_seeds(grid, g['n'], SOLVED[env], total)} | "
                 + " | ".join(f"{g['solved'][m]}/{g['n']}" for m in mults)
-                + f" | {fmt_iqm(stats[v])} |"
+                + f" | {fmt_iqm(stats[v]) if v in stats else _diverged(g['scores'])} |"
             )
         if "fixed" in grid and all(s == grid["fixed"]["n"] for s in grid["fixed"]["solved"].values()):
             lines += ["", f"Fixed {algo.upper()} solves every cell: this grid cannot show a gain; widen it."]
@@ -151,6 +152,11 @@ def _fixed_on_seeds(grid: dict[str, dict[str, Any]], n: int, threshold: float, t
     return f"{int(np.sum(fixed['scores'][:n] >= threshold))}/{total}"
 
 
+def _diverged(scores: np.ndarray) -> str:
+    """The IQM cell of a variant with diverged cells: a policy with non-finite weights has no return to rank."""
+    return f"none: {int(np.isnan(scores).sum())} of {scores.size} cells diverged"
+
+
 def _grid_cells(sub: list[dict[str, Any]], mults: list[float], threshold: float) -> dict[str, dict[str, Any]]:
     """Per variant with every multiplier run: seeds per cell (the fewest over the multipliers, the lowest seeds
     kept), seeds solved (final return >= ``threshold``) per multiplier, and the final returns as a (seeds,
@@ -164,7 +170,7 @@ def _grid_cells(sub: list[dict[str, Any]], mults: list[float], threshold: float)
             continue
         n = min(len(by[v][m]) for m in mults)
         kept = {m: sorted(by[v][m], key=lambda r: r["cell"]["seed"])[:n] for m in mults}
-        scores = np.array([[r["final"]["mean"] for r in kept[m]] for m in mults]).T
+        scores = np.array([[r["final"]["mean"] if r["final"] else np.nan for r in kept[m]] for m in mults]).T
         out[v] = {
             "n": n,
             "solved": {m: int(np.sum(scores[:, j] >= threshold)) for j, m in enumerate(mults)},

@@ -238,9 +238,11 @@ def run_cell(cell: Cell) -> str:
 def _write(payload: dict[str, Any]) -> str:
     cell = Cell(**payload["cell"])
     write_json(cell.path, payload)
-    return (
-        f"{cell.suite}/{cell.cell_id}: final {payload['final'].get('mean', math.nan):.2f} ({payload['wall_s']:.0f} s)"
-    )
+    if payload.get("diverged"):
+        outcome = f"diverged at step {payload['diverged']['step']}"
+    else:
+        outcome = f"final {payload['final'].get('mean', math.nan):.2f}"
+    return f"{cell.suite}/{cell.cell_id}: {outcome} ({payload['wall_s']:.0f} s)"
 
 
 def compute_cell(cell: Cell) -> dict[str, Any]:
@@ -302,6 +304,19 @@ def run(
     address: str | None = None,
     mults: list[float] | None = None,
 ) -> None:
+    """Run the suite's cells that are not on disk yet (resumes), writing each as it finishes."""
+    execute(suite, plan(suite, variants, seeds, algos, mults), workers, backend, address)
+
+
+def plan(
+    suite: str,
+    variants: list[str] | None,
+    seeds: int | None,
+    algos: list[str] | None = None,
+    mults: list[float] | None = None,
+) -> list[Cell]:
+    """The cells :func:`run` would run; ValueError or ImportError (one line) on an unknown algorithm, variant or
+    multiplier, or a competitor that is not installed."""
     check_variants(variants or [])
     spec_algos = _suite_algos(suite)
     for algo in algos or []:
@@ -316,11 +331,14 @@ def run(
             if m not in known:
                 choices = ", ".join(f"{k:g}" for k in known)
                 raise ValueError(f"lr_mults: {suite} has no multiplier {m:g}; choose from {choices}")
-    todo = [
+    return [
         c
         for c in cells(suite, variants, seeds)
         if not c.path.exists() and (not algos or c.algo in algos) and (not mults or c.lr_mult in mults)
     ]
+
+
+def execute(suite: str, todo: list[Cell], workers: int, backend: str = "local", address: str | None = None) -> None:
     where = f"{workers} workers" if backend == "local" else f"Ray ({address or f'local, {workers} CPUs'})"
     print(f"{suite}: {len(todo)} cells to run with {where}", flush=True)
     from rl_adaptive.app.parallel import imap_jobs
@@ -359,18 +377,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "run":
         try:
-            run(
-                args.suite,
-                args.workers,
-                args.variants,
-                args.seeds,
-                args.algos,
-                args.backend,
-                args.address,
-                args.lr_mults,
-            )
+            todo = plan(args.suite, args.variants, args.seeds, args.algos, args.lr_mults)
         except (ValueError, ImportError) as error:  # an unknown algorithm, a competitor not installed: one line
             p_run.error(str(error))
+        execute(args.suite, todo, args.workers, args.backend, args.address)  # a cell's own error is a traceback
     else:
         from benchmarks.rl_report import report
 

@@ -48,8 +48,9 @@ def main(env_id: str = "CartPole-v1", timesteps: int = 50_000) -> None:
     print("| initial lr | optimizer | final return (10 deterministic episodes) | solved |")
     print("|---:|---|---:|---|")
     for r in runs:
-        solved = r["final"]["mean"] >= r["solved_threshold"]
-        print(f"| {r['initial_lr']:g} | {r['variant']} | {r['final']['mean']:.1f} | {'yes' if solved else 'no'} |")
+        final = f"{r['final']['mean']:.1f}" if r["final"] else f"diverged at step {r['diverged']['step']}"
+        solved = bool(r["final"]) and r["final"]["mean"] >= r["solved_threshold"]
+        print(f"| {r['initial_lr']:g} | {r['variant']} | {final} | {'yes' if solved else 'no'} |")
     print(f"plot: {args.out / f'{name}.png'}")
 
 

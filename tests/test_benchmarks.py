@@ -127,6 +127,20 @@ def test_the_runner_refuses_an_unknown_algorithm_on_one_line(monkeypatch, capsys
     )
 
 
+def test_a_cells_own_error_is_a_traceback_not_a_usage_line(monkeypatch):
+    """Only bad arguments are one usage line: an error inside a cell (a bug, or a broken environment) keeps its
+    traceback, and is never reported as if the command line were wrong."""
+    monkeypatch.setattr("sys.argv", ["rl.py", "run", "algos_grid", "--algos", "sac", "--variants", "fixed"])
+    monkeypatch.setattr(rl, "plan", lambda *args: [])
+
+    def broken(*args):
+        raise ValueError("inside a cell")
+
+    monkeypatch.setattr(rl, "execute", broken)
+    with pytest.raises(ValueError, match="inside a cell"):
+        rl.main()
+
+
 def test_the_runner_runs_only_the_lr_multipliers_asked_for(monkeypatch, capsys):
     ran: list[rl.Cell] = []
     monkeypatch.setattr(rl.Cell, "path", property(lambda cell: Path("/nonexistent") / cell.cell_id))
@@ -210,6 +224,12 @@ def test_the_grid_report_shows_each_algorithms_own_multipliers(monkeypatch):
         }
 
     rows = [cell("sac", m, -150.0 if m < 30 else -900.0) for m in rl.lr_mults("algos_grid", "sac")]  # Pendulum
+    rows += [{**cell("sac", m, -150.0), "cell": {**cell("sac", m, 0)["cell"], "variant": "prodigy"}} for m in (1, 3)]
+    rows += [
+        {**cell("sac", m, 0), "cell": {**cell("sac", m, 0)["cell"], "variant": "prodigy"}, "final": {}, "diverged": {}}
+        for m in rl.lr_mults("algos_grid", "sac")
+        if m not in (1, 3)
+    ]
     rows += [cell("ppo", m, 500.0) for m in rl.lr_mults("algos_grid", "ppo")]
     written: dict[str, str] = {}
     monkeypatch.setattr(report_grid, "load", lambda suite: rows if suite == "algos_grid" else [])
@@ -221,6 +241,8 @@ def test_the_grid_report_shows_each_algorithms_own_multipliers(monkeypatch):
     sac = grid.split("**SAC**", 1)[1]
     assert "| lr x0.03 | lr x0.1 | lr x0.3 | lr x1 | lr x3 | lr x10 | lr x30 |" in sac
     assert "| fixed | 1 | 6/7 |" in sac and "widen it" not in sac  # fails at x30: the grid can show a gain
+    # five diverged cells: not solved, and no return to rank, so no IQM
+    assert "| prodigy | 1 | 2/7 | 6/7 | 0/1 | 0/1 | 0/1 | 1/1 | 1/1 | 0/1 | 0/1 | none: 5 of 7 cells diverged |" in sac
     assert "Fixed PPO solves every cell: this grid cannot show a gain; widen it." in grid
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import math
 import re
 import warnings
@@ -372,6 +373,55 @@ def test_train_agent_gives_torch_back_the_callers_thread_count():
         assert torch.get_num_threads() == 2  # it trained on one thread, and gave the caller's two back
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_agent_records_a_diverged_run_as_a_result(tmp_path):
+    """A base optimizer that blows the weights up is an outcome to report, not a crash: PPO's categorical refuses
+    non-finite logits inside learn(), DQN's argmax acts on them silently; both come back marked diverged."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from rl_adaptive.app.agents import load_agent
+    from rl_adaptive.app.report import summarize
+    from rl_adaptive.app.training import train_agent
+
+    ppo = train_agent(
+        load_agent("ppo", "CartPole-v1"),
+        variant="fixed",
+        learning_rate=1e30,
+        timesteps=1024,
+        final_episodes=1,
+        tensorboard=False,
+        out_dir=tmp_path / "ppo",
+    )
+    assert ppo["diverged"]["step"] < 1024 and ppo["diverged"]["error"]  # torch's refusal, first line
+    assert ppo["final"] == {} and not ppo["interrupted"]
+    assert json.loads((tmp_path / "ppo" / "metrics.json").read_text())["diverged"] == ppo["diverged"]
+    dqn = train_agent(
+        load_agent("dqn", "CartPole-v1"),
+        variant="fixed",
+        learning_rate=1e30,
+        timesteps=1400,  # past rl-zoo's learning_starts (1000) and one train_freq (256)
+        final_episodes=1,
+        tensorboard=False,
+    )
+    assert dqn["diverged"] == {
+        "step": dqn["trained_timesteps"],
+        "error": "non-finite policy weights or outputs after training",
+    }
+    fine = train_agent(
+        load_agent("ppo", "CartPole-v1"), variant="fixed", timesteps=256, final_episodes=1, tensorboard=False
+    )
+    assert fine["diverged"] is None and len(fine["final"]["returns"]) == 1
+    table = summarize([fine, {**ppo, "variant": "fixed", "seed": 1}], tmp_path / "cmp", "PPO")["table"]
+    assert "| fixed | 1 |" in table and f"| {int(fine['final']['mean'] >= 475)}/2 |" in table
+    assert "fixed: 1 of 2 runs diverged (non-finite weights); they count as not solved" in table
+
+    class Broken(BaseCallback):  # a ValueError with finite weights is a bug, and stays one
+        def _on_step(self) -> bool:
+            raise ValueError("not a divergence")
+
+    with pytest.raises(ValueError, match="not a divergence"):
+        train_agent(load_agent("ppo", "CartPole-v1"), timesteps=64, tensorboard=False, extra_callbacks=[Broken()])
 
 
 def test_train_agent_scales_the_agents_lr_schedule_and_refuses_a_bad_scale():

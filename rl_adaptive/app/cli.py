@@ -108,6 +108,11 @@ def _train(args: argparse.Namespace) -> int:
     if result["interrupted"]:
         print(f"interrupted at {result['trained_timesteps']} steps; model, metrics and plot written to {args.out}")
         return 130
+    if result["diverged"]:
+        step, error = result["diverged"]["step"], result["diverged"]["error"]
+        print(f"diverged at step {step}: the policy's weights became non-finite ({error})")
+        print(f"model, metrics and plot written to {args.out}; try a lower learning rate")
+        return 1
     final = result["final"]
     solved = result["solved_threshold"]
     verdict = "" if solved is None else (" (solved)" if final["mean"] >= solved else f" (not solved: < {solved:g})")
@@ -131,6 +136,12 @@ def _job(job: tuple[Any, ...]) -> dict[str, Any]:
         eval_every=max(1, timesteps // 10),
         tensorboard=False,
     )
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    if result["diverged"]:
+        return f"diverged at step {result['diverged']['step']}"
+    return f"final {result['final']['mean']:.1f}"
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -158,8 +169,8 @@ def _compare(args: argparse.Namespace) -> int:
                 elapsed = time.time() - start
                 eta = elapsed / i * (len(jobs) - i)
                 print(
-                    f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: final "
-                    f"{result['final']['mean']:.1f} ({elapsed:.0f} s, about {eta:.0f} s left)",
+                    f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: {_outcome(result)} "
+                    f"({elapsed:.0f} s, about {eta:.0f} s left)",
                     flush=True,
                 )
     except KeyboardInterrupt:

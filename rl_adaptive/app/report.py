@@ -29,9 +29,16 @@ def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str,
         "| variant | seeds | IQM | 95% CI | solved |",
         "|---|---:|---:|---|---:|",
     ]
+    diverged = {v: sum(1 for r in results if r["variant"] == v and r.get("diverged")) for v in variants}
     for v, s in stats.items():
-        n_solved = "" if solved is None else f"{int((finals[v] >= solved).sum())}/{s['runs']}"
+        n_solved = "" if solved is None else f"{int((finals[v] >= solved).sum())}/{s['runs'] + diverged[v]}"
         lines.append(f"| {v} | {s['runs']} | {s['iqm']:.1f} | [{s['ci_low']:.1f}, {s['ci_high']:.1f}] | {n_solved} |")
+    lines += [
+        f"\n{v}: {n} of {sum(r['variant'] == v for r in results)} runs diverged (non-finite weights); they count as "
+        "not solved and are left out of the IQM."
+        for v, n in diverged.items()
+        if n
+    ]
     table = "\n".join(lines)
     (out / "results.md").write_text(table + "\n")
     (out / "results.json").write_text(

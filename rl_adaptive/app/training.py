@@ -167,8 +167,10 @@ def train_agent(
             optimizer, such as a benchmark's competitor); the adaptive callback runs if that class is
             :class:`~rl_adaptive.AdaptiveOptimizer`.
 
-    Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns) and
-    ``interrupted`` (True after Ctrl-C, with everything written so far).
+    Returns a dict with the configuration, the curve, the evaluations, ``final`` (mean, std, returns),
+    ``interrupted`` (True after Ctrl-C, with everything written so far) and ``diverged`` (None, or the step and the
+    error at which the policy's weights became non-finite: a run the base optimizer blew up, which is a result, not a
+    crash; ``final`` is then empty, since such a policy cannot act).
     """
     if isinstance(lr_scale, bool) or not isinstance(lr_scale, (int, float)) or not 0 < lr_scale < math.inf:
         raise ValueError(f"lr_scale: expected a positive finite number, got {lr_scale!r}")
@@ -202,12 +204,18 @@ def train_agent(
     )
     adaptive_callback = AdaptiveCallback(**(callback_kwargs or {})) if adaptive else None
     callbacks = [*([adaptive_callback] if adaptive_callback else []), recorder, *extra_callbacks]
-    interrupted = False
+    interrupted, diverged = False, None
     start = time.perf_counter()
     try:
         model.learn(timesteps, callback=CallbackList(callbacks), progress_bar=progress_bar)
     except KeyboardInterrupt:
         interrupted = True
+    except (ValueError, RuntimeError) as error:  # torch refuses NaN or infinite logits or means: diverged, if so
+        if not _blew_up(model):
+            raise
+        diverged = {"step": int(model.num_timesteps), "error": str(error).splitlines()[0]}
+    if diverged is None and not interrupted and _blew_up(model):  # a deterministic policy acts on NaN silently
+        diverged = {"step": int(model.num_timesteps), "error": "non-finite policy weights or outputs after training"}
     wall = time.perf_counter() - start
     # evaluate
     result = {
@@ -225,12 +233,13 @@ def train_agent(
         else None,
         "curve": recorder.curve,
         "evals": recorder.evals,
-        "final": {} if interrupted else _final_evaluation(model, eval_env, final_episodes),
+        "final": {} if interrupted or diverged else _final_evaluation(model, eval_env, final_episodes),
         "updates": recorder.updates,
         "probe_s": adaptive_callback.probe_seconds if adaptive_callback is not None else 0.0,
         "solved_threshold": SOLVED.get(agent.env_id),
         "wall_s": wall,
         "interrupted": interrupted,
+        "diverged": diverged,
     }
     # write
     if out is not None:
@@ -260,6 +269,25 @@ def _policy_kwargs(
     elif variant != "fixed":
         policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
     return policy_kwargs
+
+
+def _blew_up(model: BaseAlgorithm) -> bool:
+    """Whether the policy's weights, or what any of its layers computes on the last observations, are non-finite
+    (weights can stay finite and still overflow a layer). One forward pass, with hooks only for its duration."""
+    if not all(bool(torch.isfinite(p).all()) for p in model.policy.parameters()):
+        return True
+    if getattr(model, "_last_obs", None) is None:  # learn() stopped before its first observation
+        return False
+    outputs: list[Any] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for m in model.policy.modules()]
+    try:
+        model.policy.predict(model._last_obs, deterministic=True)  # type: ignore[arg-type]
+    except (ValueError, RuntimeError):
+        pass  # the same refusal as in training: the outputs recorded up to it tell
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return any(isinstance(out, torch.Tensor) and not bool(torch.isfinite(out).all()) for out in outputs)
 
 
 def _final_evaluation(model: BaseAlgorithm, eval_env: Any, episodes: int) -> dict[str, Any]:
