@@ -415,6 +415,7 @@ def test_train_agent_records_a_diverged_run_as_a_result(tmp_path):
     table = summarize([fine, {**ppo, "variant": "fixed", "seed": 1}], tmp_path / "cmp", "PPO")["table"]
     assert "| fixed | 1 |" in table and f"| {int(fine['final']['mean'] >= 475)}/2 |" in table
     assert "fixed: 1 of 2 runs diverged (non-finite weights); they count as not solved" in table
+    assert json.loads((tmp_path / "cmp" / "results.json").read_text())["runs"][1]["diverged"] == ppo["diverged"]
 
     class Broken(BaseCallback):  # a ValueError with finite weights is a bug, and stays one
         def _on_step(self) -> bool:

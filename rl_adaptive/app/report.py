@@ -49,7 +49,16 @@ def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str,
                 "runs": [
                     {
                         k: r[k]
-                        for k in ("variant", "seed", "final", "timesteps", "trained_timesteps", "adaptive", "wall_s")
+                        for k in (
+                            "variant",
+                            "seed",
+                            "final",
+                            "diverged",
+                            "timesteps",
+                            "trained_timesteps",
+                            "adaptive",
+                            "wall_s",
+                        )
                     }
                     for r in results
                 ],
