@@ -25,7 +25,7 @@ from rl_adaptive import AdaptiveOptimizer
 from rl_adaptive.sb3 import find_optimizers
 from rl_adaptive.sb3.probe import Probe, build_probes, sample_batch
 
-__all__ = ["COMPETITORS", "Competitor", "ScheduleFreeModes", "competitor_policy_kwargs"]
+__all__ = ["COMPETITORS", "Competitor", "EntropyCoefLr", "ScheduleFreeModes", "competitor_policy_kwargs"]
 
 EXTRA = "benchmarks"
 
@@ -79,6 +79,40 @@ def competitor_policy_kwargs(name: str, policy_kwargs: dict[str, Any] | None = N
         out["optimizer_class"] = cls
         out["optimizer_kwargs"] = dict(spec.kwargs)
     return out
+
+
+class EntropyCoefLr(BaseCallback):
+    """Keep SAC's entropy-coefficient Adam at ``lr`` while a competitor trains the actor and the critics.
+
+    SB3 trains SAC's entropy coefficient with a plain Adam at the algorithm's ``learning_rate`` and sets its lr again
+    at the start of every ``train()``. A competitor's learning rate (1.0 for Prodigy and D-Adaptation, a multiplier of
+    the step they estimate) would drive that Adam too: at lr 1.0 the log-coefficient moves by about 1 per step and the
+    critics' targets overflow within 100 steps. With ``lr`` set to what ``fixed`` has at the same multiplier, a
+    competitor cell differs from ``fixed``'s only in the optimizer of the networks. Algorithms without an entropy
+    optimizer are left alone.
+    """
+
+    def __init__(self, lr: float, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.lr = lr
+
+    def _init_callback(self) -> None:
+        entropy = getattr(self.model, "ent_coef_optimizer", None)
+        if entropy is None:
+            return
+        update = self.model._update_learning_rate
+
+        def networks_only(optimizers: Any) -> None:
+            update([o for o in (optimizers if isinstance(optimizers, list) else [optimizers]) if o is not entropy])
+            for group in entropy.param_groups:
+                group["lr"] = self.lr
+
+        self.model._update_learning_rate = networks_only  # type: ignore[method-assign]
+        for group in entropy.param_groups:
+            group["lr"] = self.lr
+
+    def _on_step(self) -> bool:
+        return True
 
 
 class ScheduleFreeModes(BaseCallback):

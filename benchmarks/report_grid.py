@@ -45,7 +45,9 @@ def algos_grid() -> None:
         )
         + "; each competitor's grid "
         "is the same multipliers of its own recommended lr (1.0 for Prodigy and D-Adaptation, 0.0025 for "
-        "Schedule-Free AdamW). Budgets: rl-zoo's, except PPO's, shortened from 100k to "
+        "Schedule-Free AdamW), and SAC's entropy coefficient, which SB3 trains with a plain Adam at the "
+        "algorithm's lr, keeps `fixed`'s lr at the same multiplier (at lr 1.0 it blew SAC up within 100 steps). "
+        "Budgets: rl-zoo's, except PPO's, shortened from 100k to "
         f"{budgets['ppo'] // 1000}k steps because fixed PPO at the tuned lr is solved by then. Solved: mean return "
         "over 10 deterministic episodes >= 475 (CartPole-v1) or >= -200 (Pendulum-v1); a cell whose policy weights "
         "became non-finite (diverged) has no return and is not solved. IQM of the final returns over every cell, 95% "

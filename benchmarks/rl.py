@@ -260,12 +260,17 @@ def compute_cell(cell: Cell) -> dict[str, Any]:
 
         agent = load_cell_agent(cell.algo, cell.env, cell.zoo)
         adaptive = adaptive_kwargs(cell.variant)
-        optimizer_kwargs, extra = None, []
+        optimizer_kwargs, extra, modes = None, [], None
         if cell.variant in _competitors():
-            from benchmarks.competitors import COMPETITORS, ScheduleFreeModes, competitor_policy_kwargs
+            from benchmarks.competitors import COMPETITORS, EntropyCoefLr, ScheduleFreeModes, competitor_policy_kwargs
 
             optimizer_kwargs = competitor_policy_kwargs(cell.variant)
-            extra = [ScheduleFreeModes()] if COMPETITORS[cell.variant].schedule_free else []
+            modes = ScheduleFreeModes() if COMPETITORS[cell.variant].schedule_free else None
+            # SAC's entropy coefficient keeps fixed's lr at this multiplier: only the networks' optimizer competes
+            extra = [
+                *([modes] if modes else []),
+                EntropyCoefLr(tuned_lr(cell.algo, cell.env, cell.zoo) * (cell.lr_mult or 1.0)),
+            ]
         result = train_agent(
             agent,
             variant=cell.variant,
@@ -279,8 +284,8 @@ def compute_cell(cell: Cell) -> dict[str, Any]:
             optimizer_policy_kwargs=optimizer_kwargs,
             extra_callbacks=extra,
         )
-        if extra:
-            result["mode_kl"] = extra[0].mode_kl
+        if modes is not None:
+            result["mode_kl"] = modes.mode_kl
         result["curve"] = _downsample(result["curve"])
     payload = {
         "cell": asdict(cell),

@@ -188,6 +188,23 @@ def test_competitor_cells_train_with_their_own_optimizer(variant, tmp_path, monk
         assert {c["lr"] for c in payload["curve"]} - {1.0}, "the KL rule moved the wrapper's lr"
 
 
+def test_sacs_entropy_coefficient_keeps_fixeds_lr_in_a_competitor_cell():
+    """SB3 resets the entropy Adam's lr to learning_rate at every train(): at a competitor's 1.0 it blew SAC up
+    within 100 steps. The callback keeps that Adam at fixed's lr while SB3 still sets the networks' optimizers."""
+    from stable_baselines3 import SAC, TD3
+
+    from benchmarks.competitors import EntropyCoefLr
+
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_rate=1.0, learning_starts=50, seed=0, device="cpu")
+    sac.learn(120, callback=EntropyCoefLr(1e-3))
+    assert [g["lr"] for g in sac.ent_coef_optimizer.param_groups] == [1e-3]
+    assert sac.actor.optimizer.param_groups[0]["lr"] == sac.critic.optimizer.param_groups[0]["lr"] == 1.0
+    assert np.isfinite(sac.log_ent_coef.item()) and abs(sac.log_ent_coef.item()) < 0.1  # 70 steps at 1e-3
+    td3 = TD3("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, learning_starts=50, seed=0, device="cpu")
+    td3.learn(60, callback=EntropyCoefLr(1.0))  # no entropy optimizer: nothing to keep
+    assert td3.actor.optimizer.param_groups[0]["lr"] == 1e-3
+
+
 def test_the_algos_grid_uses_rl_zoos_budgets_and_each_variants_own_lr():
     cells = rl.cells("algos_grid", seeds=1)
     budgets = {(c.algo, c.env): c.timesteps for c in cells}
