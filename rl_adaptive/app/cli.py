@@ -110,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
         return 130
     if result["diverged"]:
         step, error = result["diverged"]["step"], result["diverged"]["error"]
-        print(f"diverged at step {step}: the policy's weights became non-finite ({error})")
+        print(f"diverged at step {step}: the policy's weights or outputs became non-finite ({error})")
         print(f"model, metrics and plot written to {args.out}; try a lower learning rate")
         return 1
     final = result["final"]
