@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -238,11 +237,9 @@ def run_cell(cell: Cell) -> str:
 def _write(payload: dict[str, Any]) -> str:
     cell = Cell(**payload["cell"])
     write_json(cell.path, payload)
-    if payload.get("diverged"):
-        outcome = f"diverged at step {payload['diverged']['step']}"
-    else:
-        outcome = f"final {payload['final'].get('mean', math.nan):.2f}"
-    return f"{cell.suite}/{cell.cell_id}: {outcome} ({payload['wall_s']:.0f} s)"
+    from rl_adaptive.app.training import outcome
+
+    return f"{cell.suite}/{cell.cell_id}: {outcome(payload, digits=2)} ({payload['wall_s']:.0f} s)"
 
 
 def compute_cell(cell: Cell) -> dict[str, Any]:

@@ -138,15 +138,10 @@ def _job(job: tuple[Any, ...]) -> dict[str, Any]:
     )
 
 
-def _outcome(result: dict[str, Any]) -> str:
-    if result["diverged"]:
-        return f"diverged at step {result['diverged']['step']}"
-    return f"final {result['final']['mean']:.1f}"
-
-
 def _compare(args: argparse.Namespace) -> int:
     from .parallel import imap_jobs
     from .report import summarize
+    from .training import outcome
 
     agent, adaptive = _resolve(args)
     if args.seeds < 1:
@@ -169,7 +164,7 @@ def _compare(args: argparse.Namespace) -> int:
                 elapsed = time.time() - start
                 eta = elapsed / i * (len(jobs) - i)
                 print(
-                    f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: {_outcome(result)} "
+                    f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: {outcome(result)} "
                     f"({elapsed:.0f} s, about {eta:.0f} s left)",
                     flush=True,
                 )

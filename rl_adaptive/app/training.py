@@ -26,7 +26,7 @@ from ..sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_adaptive_optimi
 from .agents import Agent, LinearSchedule
 from .report import plot_run
 
-__all__ = ["SOLVED", "knob_values", "plot_run", "train_agent"]
+__all__ = ["SOLVED", "knob_values", "outcome", "plot_run", "train_agent"]
 
 #: Return at which an environment counts as solved (mean over 10 deterministic evaluation episodes).
 SOLVED = {"CartPole-v1": 475.0, "LunarLander-v3": 200.0, "Pendulum-v1": -200.0}
@@ -269,6 +269,13 @@ def _policy_kwargs(
     elif variant != "fixed":
         policy_kwargs = adaptive_policy_kwargs(agent.algo, policy_kwargs=policy_kwargs, **rules)
     return policy_kwargs
+
+
+def outcome(result: dict[str, Any], digits: int = 1) -> str:
+    """One line for a :func:`train_agent` result: ``final <mean return>``, or ``diverged at step <n>``."""
+    if result.get("diverged"):
+        return f"diverged at step {result['diverged']['step']}"
+    return f"final {result['final'].get('mean', math.nan):.{digits}f}"
 
 
 def _blew_up(model: BaseAlgorithm) -> bool:
