@@ -188,6 +188,33 @@ def test_competitor_cells_train_with_their_own_optimizer(variant, tmp_path, monk
         assert {c["lr"] for c in payload["curve"]} - {1.0}, "the KL rule moved the wrapper's lr"
 
 
+def test_adaptive_prodigy_on_sac_is_prodigy_bit_for_bit():
+    """Why BENCHMARKS.md runs ``adaptive_prodigy`` on PPO only: on SAC the default preset adapts nothing."""
+    import torch
+    from stable_baselines3 import SAC
+
+    from benchmarks.competitors import EntropyCoefLr, competitor_policy_kwargs
+    from rl_adaptive.sb3 import AdaptiveCallback
+
+    def train(variant, *callbacks):  # the entropy Adam at fixed's lr, as in a competitor cell
+        kwargs = dict(learning_starts=100, buffer_size=2000, batch_size=64, seed=1, device="cpu")
+        sac = SAC(
+            "MlpPolicy", "Pendulum-v1", policy_kwargs=competitor_policy_kwargs(variant), learning_rate=1.0, **kwargs
+        )
+        start = sac.actor.mu.weight.detach().clone()
+        sac.learn(300, callback=[*callbacks, EntropyCoefLr(3e-4)])
+        assert not torch.equal(start, sac.actor.mu.weight)  # it trained
+        return sac
+
+    callback = AdaptiveCallback()
+    wrapped, bare = train("adaptive_prodigy", callback), train("prodigy")
+    assert type(bare.actor.optimizer).__name__ == "Prodigy" and len(callback.optimizers) == 2  # actor, critic
+    for optimizer in callback.optimizers.values():
+        assert optimizer.factors() == {"lr": 1.0} and optimizer.signals["loss"].count > 0  # fed, and nothing moved
+    for (name, x), (_, y) in zip(wrapped.policy.state_dict().items(), bare.policy.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
 def test_sacs_entropy_coefficient_keeps_fixeds_lr_in_a_competitor_cell():
     """SB3 resets the entropy Adam's lr to learning_rate at every train(): at a competitor's 1.0 it blew SAC up
     within 100 steps. The callback keeps that Adam at fixed's lr while SB3 still sets the networks' optimizers."""
