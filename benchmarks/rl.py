@@ -37,6 +37,7 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     "adam_rel": frozenset({"ppo", "dqn", "sac", "td3"}),
     "kl": frozenset({"ppo"}),
     "trust_region_k5": frozenset({"ppo"}),  # A2C's phase is one step
+    "td_closure": frozenset({"dqn", "sac", "td3"}),  # a value network trained by TD
 }
 
 
@@ -58,6 +59,9 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # collapsed. Now a rule of the library (the default's fallback, activated on A2C), measured as its own variant
     # on the algorithms whose grid has not chosen yet.
     "trust_region_cautious": {"lr_rule": "trust_region_cautious"},
+    # The off-policy issue's first screen: the lr of every network moved by the share of its batch's TD error a
+    # critic step closes (ClosureRule: target 0.15, dead band 7.5%-30%), the actor's with its critic's.
+    "td_closure": {"lr_rule": "td_closure"},
 }
 #: AdaptiveCallback keywords of the experiments that need them.
 EXPERIMENT_CALLBACKS: dict[str, dict[str, Any]] = {"trust_region_k5": {"probe_every": 5}}

@@ -13,6 +13,7 @@ from .knobs import KNOBS
 from .optimizer import DEFAULT_BOUNDS, AdaptiveOptimizer
 from .presets import DEFAULT_PRESET, PRESETS
 from .rules import (
+    ClosureRule,
     CollapseRule,
     CosineRule,
     InverseRule,
@@ -52,6 +53,7 @@ __all__ = [
     "RewardScalingRule",
     "KLRule",
     "TrustRegionRule",
+    "ClosureRule",
     "PlateauRule",
     "CollapseRule",
     "CosineRule",

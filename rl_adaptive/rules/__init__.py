@@ -18,7 +18,7 @@ from .registry import RuleFactory, RuleOptions, available_rules, build_rules, re
 from .reward import CollapseRule, PlateauRule
 from .schedules import CosineRule
 from .statistics import InverseRule, NoiseRule, NormalizedRule, RewardScalingRule, TrendRule, VarianceRule
-from .update_size import KLRule, TrustRegionRule
+from .update_size import ClosureRule, KLRule, TrustRegionRule
 
 __all__ = [
     "RULE_KEYWORDS",
@@ -34,6 +34,7 @@ __all__ = [
     "RewardScalingRule",
     "KLRule",
     "TrustRegionRule",
+    "ClosureRule",
     "PlateauRule",
     "CollapseRule",
     "CosineRule",

@@ -10,7 +10,7 @@ from .base import CHANNELS, RULE_KEYWORDS, Rule
 from .reward import CollapseRule, PlateauRule
 from .schedules import CosineRule
 from .statistics import InverseRule, NormalizedRule, RewardScalingRule, TrendRule, VarianceRule
-from .update_size import KLRule, TrustRegionRule
+from .update_size import ClosureRule, KLRule, TrustRegionRule
 
 __all__ = ["RuleFactory", "RuleOptions", "available_rules", "build_rules", "register_rule"]
 
@@ -114,6 +114,7 @@ def _builtin() -> None:
     register_rule(
         "lr_rule", "trust_region_fallback", lambda o: TrustRegionRule(o.target_update, **_CAUTIOUS, standby=True)
     )
+    register_rule("lr_rule", "td_closure", lambda o: ClosureRule(o.target_update))
     register_rule("momentum_rule", "inverse", lambda o: InverseRule(bounds=horizon))
     register_rule("momentum_rule", "relative", lambda o: TrendRule("loss", bounds=horizon))
     register_rule("momentum_rule", "normalized", lambda o: NormalizedRule(bounds=horizon))

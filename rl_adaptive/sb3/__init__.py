@@ -5,6 +5,7 @@ This subpackage is where the library meets SB3 and rl-zoo3; the core never impor
 - :mod:`rl_adaptive.sb3.models`: per-algorithm tables, :func:`adaptive_policy_kwargs`, finding a model's optimizers;
 - :mod:`rl_adaptive.sb3.callback`: :class:`AdaptiveCallback`, which feeds the optimizers and logs them;
 - :mod:`rl_adaptive.sb3.probe`: the update-size probes the callback measures;
+- :mod:`rl_adaptive.sb3.closure`: the TD-closure probe (the share of its batch's TD error a step closed);
 - :mod:`rl_adaptive.sb3.zoo`: rl-zoo3's hyperparams and config-file support.
 
 >>> from stable_baselines3 import PPO
@@ -19,6 +20,7 @@ from .models import (
     DEFAULT_UPDATE_TARGETS,
     FALLBACK_ALGOS,
     KL_ALGOS,
+    TD_LOSSES,
     UPDATE_TARGETS,
     adaptive_policy_kwargs,
     find_adaptive_optimizers,
@@ -30,6 +32,7 @@ __all__ = [
     "DEFAULT_UPDATE_TARGETS",
     "FALLBACK_ALGOS",
     "KL_ALGOS",
+    "TD_LOSSES",
     "UPDATE_TARGETS",
     "AdaptiveCallback",
     "adaptive_policy_kwargs",

@@ -15,14 +15,17 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from ..optimizer import AdaptiveOptimizer
 from ..rules import TrustRegionRule
+from .closure import ClosureProbe
 from .models import (
     DEFAULT_LOSS_KEYS,
     DEFAULT_UPDATE_TARGETS,
     FALLBACK_ALGOS,
     KL_ALGOS,
+    TD_LOSSES,
     UPDATE_TARGETS,
     _algo_name,
     _check_auto_flag,
+    _reads_closure,
     _reads_update,
     _recorded,
     _standby_rules,
@@ -67,6 +70,11 @@ class AdaptiveCallback(BaseCallback):
       own. Off-policy algorithms train a few gradient steps per environment step, so their window spans at least
       ``probe_min_steps`` optimizer steps (default 100; on-policy 10: one phase of PPO, ten of A2C, whose phase
       is a single step).
+    * **TD closure**: for every adaptive optimizer with a :class:`~rl_adaptive.rules.ClosureRule` (``lr_rule=
+      "td_closure"``), the share of its batch's TD error a gradient step of the value network closed, every
+      ``closure_every`` of its steps (:mod:`rl_adaptive.sb3.closure`; the algorithm's TD loss in
+      :data:`TD_LOSSES`), fed through ``step_update`` to the value network's optimizer and to an actor whose
+      optimizer has the rule too.
     * **Fallback**: a trust-region rule built on standby (the default preset's ``"trust_region_fallback"``) is
       activated on the algorithms of :data:`FALLBACK_ALGOS` where the callback has a probe for its optimizer
       (``fallback``); elsewhere it stands by, and the default preset is the KL rule on PPO and the bare optimizer
@@ -98,6 +106,8 @@ class AdaptiveCallback(BaseCallback):
             the calibration window's steps (a step's worth of KL adds up quadratically, a relative change
             linearly). Default None: once per window.
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
+        closure_every: measure the TD closure every this many steps of the value network's optimizer (default 10:
+            one extra forward pass of the network on its batch per 10 steps).
         fallback: which standby trust-region rules to activate: ``"auto"`` (default) on the algorithms of
             :data:`FALLBACK_ALGOS`, ``True`` on every algorithm with a probe (PPO included, beside its KL rule),
             ``False`` none.
@@ -118,6 +128,7 @@ class AdaptiveCallback(BaseCallback):
         probe_min_steps: int | None = None,
         probe_every: int | None = None,
         probe_seed: int = 0,
+        closure_every: int = 10,
         wrap: Mapping[str, Any] | None = None,
         fallback: bool | str = "auto",
         verbose: int = 0,
@@ -132,6 +143,7 @@ class AdaptiveCallback(BaseCallback):
             ("probe_size", probe_size, 1),
             ("probe_min_steps", probe_min_steps, 1),
             ("probe_every", probe_every, 1),
+            ("closure_every", closure_every, 1),
         ):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ValueError(f"{name}: expected a positive integer, got {value!r}")
@@ -140,6 +152,9 @@ class AdaptiveCallback(BaseCallback):
         self.probe_size = probe_size
         self.probe_min_steps = probe_min_steps
         self.probe_every = probe_every
+        self.closure_every = closure_every
+        #: The TD-closure probes of the current learn() (at most one: the algorithm's value network).
+        self.closures: list[ClosureProbe] = []
         self._hooks: list[Any] = []
         self._probe_rng = np.random.default_rng(probe_seed)
         self.probes: dict[str, Probe] = {}
@@ -222,6 +237,10 @@ class AdaptiveCallback(BaseCallback):
         activate = self.fallback is True or (self.fallback == "auto" and _algo_name(self.model) in FALLBACK_ALGOS)
         reads = [role for role, o in self.optimizers.items() if _reads_update(o, activate)]
         wanted = list(self.optimizers) if self.probe is True else reads if self.probe == "auto" else []
+        closing = [role for role, o in self.optimizers.items() if _reads_closure(o)]
+        wanted = [role for role in wanted if role not in closing]  # their update channel is the TD closure's
+        if closing:
+            self._init_closure(closing)
         self.probes = build_probes(self.model, wanted)
         for role in self.probes:
             for rule in _standby_rules(self.optimizers[role]) if activate else ():
@@ -260,6 +279,36 @@ class AdaptiveCallback(BaseCallback):
         if self.probe_every is not None:
             for role in self.probes:
                 self._hooks.append(self.optimizers[role].register_step_post_hook(self._in_phase_probe(role)))
+
+    def _init_closure(self, roles: list[str]) -> None:
+        """One TD-closure probe on the algorithm's value network, feeding every optimizer in ``roles``."""
+        name = _algo_name(self.model)
+        entry = TD_LOSSES.get(name)
+        value_role = entry[0] if entry is not None else None
+        if entry is None or value_role not in self.optimizers:
+            why = (
+                f"{name} trains no value network with a TD loss of known slope (rl_adaptive.sb3.TD_LOSSES)"
+                if entry is None
+                else f"its {value_role} optimizer is not an AdaptiveOptimizer"
+            )
+            warnings.warn(
+                f"AdaptiveCallback: no TD-closure probe for {name}: {why}; the 'td_closure' rule of its "
+                f"{', '.join(roles)} optimizer does not act (its factor stays at 1)",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        assert value_role is not None
+        _, attribute, slope = entry
+        policy: Any = self.model.policy
+        module = getattr(policy, attribute)
+        targets = [self.optimizers[role] for role in roles]
+
+        def feed(rho: Any) -> None:
+            for optimizer in targets:
+                optimizer.step_update(rho)
+
+        self.closures.append(ClosureProbe(module, self.optimizers[value_role], feed, self.closure_every, slope))
 
     def _calibration_steps(self) -> int:
         """Optimizer steps of the window UPDATE_TARGETS was measured on: whole phases of at least 10 steps."""
@@ -389,9 +438,16 @@ class AdaptiveCallback(BaseCallback):
                 self.logger.record(f"{sub}factor/{label}", factor)
         for name, value in self._fed.items():
             self.logger.record(f"{prefix}/signal/{name}", value)
+        for closure in self.closures:  # the last value the optimizer has read: logging forces no host sync
+            stats = closure.optimizer.signals["update"]
+            if stats.count:
+                self.logger.record(f"{prefix}/signal/closure", stats.last)
 
     def _on_training_end(self) -> None:
         # Nothing is recorded here: SB3 dumps no logs after learn(), so values recorded now would never be written.
         for handle in self._hooks:  # a later learn() with a new callback registers its own
             handle.remove()
         self._hooks.clear()
+        for closure in self.closures:
+            closure.remove()
+        self.closures.clear()

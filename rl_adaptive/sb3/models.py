@@ -13,13 +13,14 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from ..optimizer import AdaptiveOptimizer
-from ..rules import TrustRegionRule
+from ..rules import ClosureRule, TrustRegionRule
 
 __all__ = [
     "DEFAULT_LOSS_KEYS",
     "DEFAULT_UPDATE_TARGETS",
     "FALLBACK_ALGOS",
     "KL_ALGOS",
+    "TD_LOSSES",
     "UPDATE_TARGETS",
     "adaptive_policy_kwargs",
     "find_adaptive_optimizers",
@@ -65,6 +66,19 @@ UPDATE_TARGETS: Mapping[str, Mapping[str, float]] = {
 #: it at the tuned lr (1/5 cells on one seed). Not yet SAC and TD3: no grid has chosen for them. There the default
 #: stays the bare optimizer.
 FALLBACK_ALGOS = frozenset({"A2C"})
+#: The value network trained by temporal differences, per algorithm: its role, the attribute of the policy (or of
+#: the role's module) that computes the predictions the TD loss reads, and the loss's slope: SB3's loss has
+#: ``d loss / d Q_i = slope * (Q_i - y_i) / n`` for a batch of ``n`` rows (SAC and CrossQ ``0.5 * mse`` per critic
+#: head, TD3 and DDPG ``mse`` per head, DQN the Huber loss inside its unit band). The TD-closure probe
+#: (:mod:`rl_adaptive.sb3.closure`) needs the slope to turn the loss's gradient back into the TD error. QR-DQN and
+#: TQC train quantiles with a quantile loss, which has no such slope: no TD-closure probe there.
+TD_LOSSES: Mapping[str, tuple[str, str, float]] = {
+    "DQN": ("policy", "q_net", 1.0),
+    "SAC": ("critic", "critic", 1.0),
+    "CrossQ": ("critic", "critic", 1.0),
+    "TD3": ("critic", "critic", 2.0),
+    "DDPG": ("critic", "critic", 2.0),
+}
 #: Fallback target per kind of update size.
 DEFAULT_UPDATE_TARGETS: Mapping[str, float] = {"kl": 0.01, "relative": 0.05, "action": 0.05}
 # Algorithms whose ActorCriticPolicy adds eps=1e-5 to exactly torch.optim.Adam when given no optimizer_kwargs.
@@ -162,11 +176,19 @@ def _standby_rules(optimizer: AdaptiveOptimizer) -> list[TrustRegionRule]:
 
 
 def _reads_update(optimizer: AdaptiveOptimizer, with_standby: bool = False) -> bool:
-    """Whether a rule of ``optimizer`` reads the update size (a standby rule only ``with_standby``)."""
+    """Whether a rule of ``optimizer`` reads the update size measured over a window (a standby rule only
+    ``with_standby``; a :class:`ClosureRule` reads the TD-closure probe instead)."""
     return any(
-        r.channel == "update" and (with_standby or not (isinstance(r, TrustRegionRule) and r.standby))
+        r.channel == "update"
+        and not isinstance(r, ClosureRule)
+        and (with_standby or not (isinstance(r, TrustRegionRule) and r.standby))
         for r in optimizer.rules
     )
+
+
+def _reads_closure(optimizer: AdaptiveOptimizer) -> bool:
+    """Whether a rule of ``optimizer`` reads the TD-closure probe (:class:`ClosureRule`)."""
+    return any(isinstance(r, ClosureRule) for r in optimizer.rules)
 
 
 def _recorded(key: str, recorded: Mapping[str, Any]) -> float | None:
