@@ -56,21 +56,26 @@ def significant(x: float, digits: int = 2) -> float:
     return float(f"{x:.{digits}g}")
 
 
-_TWINNED_DEFAULT = {"lr_rule": "kl+trust_region_fallback"}
+#: The variants whose cells are, bit for bit, the default's when the algorithm's default is that one rule
+#: (tests/test_default.py proves each; the trust-region rule's target and exponent come from the same table row).
+_TWINS = {"kl": "kl", "trust_region_cautious": "trust_region_cautious", "td_closure": "td_closure"}
 
 
 def default_twin(algo: str) -> str:
-    """The variant whose cells the default's are, bit for bit, on ``algo`` (tests/test_default.py): on PPO the KL
-    rule alone (``kl``: the trust-region fallback stands by), on the algorithms of ``FALLBACK_ALGOS`` (A2C) the
-    cautious trust-region rule (``trust_region_cautious``), elsewhere the bare optimizer (``fixed``); the default
-    itself (``default``) when the preset is not the one those tests prove."""
-    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
-    from rl_adaptive.sb3 import FALLBACK_ALGOS, KL_ALGOS
+    """The variant whose cells the default's are, bit for bit, on ``algo``: the one rule of its row of
+    ``rl_adaptive.sb3.ALGORITHMS`` (PPO ``kl``, A2C ``trust_region_cautious``), the bare optimizer (``fixed``) where
+    that row is empty; the default itself (``default``) for any other row."""
+    from rl_adaptive.presets import DEFAULT_PRESET
+    from rl_adaptive.sb3 import ALGORITHMS
 
-    if PRESETS[DEFAULT_PRESET] != _TWINNED_DEFAULT:
+    row = ALGORITHMS.get(algo.upper())
+    own = dict(row.default) if row is not None else {}
+    if not own:
+        return "fixed"
+    rule = own.pop("lr_rule", None)
+    if set(own) - {"target_update", "update_power"} or not isinstance(rule, str) or rule not in _TWINS:
         return DEFAULT_PRESET
-    name = algo.upper()
-    return "kl" if name in KL_ALGOS else "trust_region_cautious" if name in FALLBACK_ALGOS else "fixed"
+    return _TWINS[rule]
 
 
 def default_variant(variants: list[str], algo: str = "ppo") -> str | None:

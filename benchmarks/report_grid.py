@@ -26,7 +26,7 @@ GRID_COMPETITORS = ("prodigy", "schedulefree", "dadaptation")
 def algos_grid() -> None:
     """The evidence issue: every algorithm's lr grid, the competitors on it, and the default's targets."""
     from rl_adaptive.app.training import SOLVED
-    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+    from rl_adaptive.presets import DEFAULT_PRESET
 
     rows = load("algos_grid")
     if not rows:
@@ -55,9 +55,10 @@ def algos_grid() -> None:
         "",
     ]
     verdicts = [
-        f"The default preset (`{DEFAULT_PRESET}` = `{PRESETS[DEFAULT_PRESET]}`) on every algorithm's lr grid "
+        f"The default preset (`{DEFAULT_PRESET}`) on every algorithm's lr grid "
         '(section "Every algorithm: lr grids against the learning-rate-free optimizers" of BENCHMARKS.md). '
-        "On each algorithm one rule of it acts, and where the default's own cells are not on disk its row is that "
+        "On each algorithm the optimizer is built with its row of `rl_adaptive.sb3.ALGORITHMS` "
+        f"({_rows(spec['algo'])}), and where the default's own cells are not on disk its row is that "
         "rule's cells (the same training bit for bit, tests/test_default.py): "
         + ", ".join(f"{a.upper()} `{default_twin(a)}`" for a in spec["algo"])
         + ". `not run yet`: the cells are not all on disk.",
@@ -115,6 +116,13 @@ def algos_grid() -> None:
     replace_section("algos-grid", "\n".join(lines))
     replace_section("algos-verdict", "\n".join(verdicts))
     replace_section("algos-verdict", "\n".join(verdicts), README_MD)
+
+
+def _rows(algos: list[str]) -> str:
+    """Each algorithm's default keywords, as the table holds them (``{}``: the bare optimizer)."""
+    from rl_adaptive.sb3 import ALGORITHMS
+
+    return ", ".join(f"{a.upper()} `{dict(ALGORITHMS[a.upper()].default)}`" for a in algos)
 
 
 def _twin_checks() -> list[str]:

@@ -57,14 +57,16 @@ def rule_verdicts(grid: dict[str, Any] | None) -> None:
 
 def verdict(grid: dict[str, Any] | None, ll: dict[str, Any] | None, identity: dict[str, tuple[int, int]]) -> None:
     """The default's targets, checked; written to BENCHMARKS.md and to the README's evidence section."""
-    from rl_adaptive.presets import DEFAULT_PRESET, PRESETS
+    from rl_adaptive.presets import DEFAULT_PRESET
+    from rl_adaptive.sb3 import ALGORITHMS
 
     if grid is None:
         return
     variants = list(grid["solved"])
     default = default_variant(variants)
     lines = [
-        f"The default preset (`{DEFAULT_PRESET}` = `{PRESETS[DEFAULT_PRESET]}`) is, on PPO, the evaluated variant "
+        f"The default preset (`{DEFAULT_PRESET}`, on PPO `{dict(ALGORITHMS['PPO'].default)}`) is, on PPO, the "
+        "evaluated variant "
         f"`{default}`. The targets set for it (issue 5), checked against the measurements in BENCHMARKS.md:",
         "",
         "| target | measured | met |",

@@ -35,6 +35,12 @@ from benchmarks.suites import SUITES, lr_mults
 #: rule reads PPO's recorded KL (elsewhere it is the bare optimizer, shown by the a2c_dqn suite).
 ONLY_FOR: dict[str, frozenset[str]] = {
     "adam_rel": frozenset({"ppo", "dqn", "sac", "td3"}),
+    # One target for both optimizers: the library refuses it on SAC and TD3, whose actor and critic sizes differ in
+    # kind (rl_adaptive.sb3.algorithm_kwargs). Their committed trust-region cells ran when AdaptiveCallback set each
+    # role's target (5691e6f and before).
+    "trust_region": frozenset({"ppo", "a2c", "dqn"}),
+    "trust_region_slow": frozenset({"ppo", "a2c", "dqn"}),
+    "trust_region_cautious": frozenset({"ppo", "a2c", "dqn"}),
     "kl": frozenset({"ppo"}),
     "trust_region_k5": frozenset({"ppo"}),  # A2C's phase is one step
     "td_closure": frozenset({"dqn", "sac", "td3"}),  # a value network trained by TD
@@ -48,15 +54,17 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # first half of training, so `kl` leaves the lr alone there; with 0.02 the band is [0.01, 0.04].
     "kl_target_0.02": {"lr_rule": "kl", "target_kl": 0.02},
     # The trust-region rule measured inside PPO's training phase, every 5 optimizer steps (rsl_rl adapts per
-    # minibatch), against once per phase (`trust_region`).
-    "trust_region_k5": {"lr_rule": "trust_region"},
+    # minibatch), against once per phase (`trust_region`). PPO CartPole's phase is 20 optimizer steps (20 epochs of
+    # one 256-transition minibatch), the window PPO's target was calibrated on: a KL over 5 steps is (5 / 20) ** 2
+    # of the phase's.
+    "trust_region_k5": {"lr_rule": "trust_region", "target_update": 0.0017 * (5 / 20) ** 2, "update_power": 0.5},
     # The trust-region rule with a slow start: the first steps at a tenth of the lr, growing by the rule's `change`
     # (1.2) per update while the update is below its target. At x10 the trust-region rule lost A2C seeds that
     # RMSprop's first steps (10x the lr) had already collapsed before the rule read one update size.
     "trust_region_slow": {"lr_rule": "trust_region_slow"},
     # The slow start, and growth only when the slow average of the update size agrees (cautious): with the slow
     # start alone, A2C at x3 (seed 0) crept up to 8x the tuned lr on phases of tiny updates between spikes, and
-    # collapsed. Now a rule of the library (the default's fallback, activated on A2C), measured as its own variant
+    # collapsed. Now a rule of the library (the default on A2C), measured as its own variant
     # on the algorithms whose grid has not chosen yet.
     "trust_region_cautious": {"lr_rule": "trust_region_cautious"},
     # The off-policy issue's first screen: the lr of every network moved by the share of its batch's TD error a
@@ -76,7 +84,7 @@ EXPERIMENT_RULES: dict[str, dict[str, Any]] = {
 def _trust_region_rule(keywords: dict[str, Any], options: Any) -> Any:
     from rl_adaptive.rules import TrustRegionRule
 
-    return TrustRegionRule(options.target_update, **keywords)
+    return TrustRegionRule(options.target_update, power=options.update_power, **keywords)
 
 
 def _register_experiment_rules() -> None:

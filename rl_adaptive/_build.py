@@ -83,6 +83,7 @@ def resolve(
         "cycle_mult": 1.0,
         "target_kl": 0.01,
         "target_update": None,
+        "update_power": 1.0,
         "adam_rel": False,
     }
     if preset is not None:
@@ -147,6 +148,7 @@ def check_options(options: dict[str, Any]) -> RuleOptions:
         cycle_mult=_check_number("cycle_mult", options["cycle_mult"], low=1.0),
         target_kl=_check_number("target_kl", options["target_kl"], low=0.0, low_open=True),
         target_update=target_update,
+        update_power=_check_number("update_power", options["update_power"], low=0.0, low_open=True),
     )
 
 

@@ -24,7 +24,7 @@ from ._checkpoint import Checkpointing
 from ._feeding import _SIGNAL_CHANNELS, UNREAD_SYNC_EVERY, SignalFeeding
 from ._introspection import Introspection
 from .knobs import BETA_MAX, SCALE_KNOBS, KnobSpec, adapt, find_knobs, read_knob, write_knob
-from .rules import RULE_KEYWORDS, Rule
+from .rules import RULE_KEYWORDS, Rule, TrustRegionRule
 from .signals import SignalStats
 
 __all__ = ["BETA_MAX", "DEFAULT_BOUNDS", "UNREAD_SYNC_EVERY", "AdaptiveOptimizer"]
@@ -90,8 +90,11 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         cycle_length: length in steps of the first cosine cycle (default 1000).
         cycle_mult: growth of each cosine restart cycle (default 1.0).
         target_kl: target of the ``"kl"`` rule (default 0.01).
-        target_update: target update size of the ``"trust_region"`` rule (default None: ``AdaptiveCallback`` sets
-            its algorithm family's, see ``docs/sb3.md``).
+        target_update: target update size of the ``"trust_region"`` rules (default None: the rule waits for one;
+            :func:`rl_adaptive.sb3.adaptive_policy_kwargs` gives each SB3 algorithm its own) and of ``"td_closure"``
+            (default None: its own, 0.15).
+        update_power: exponent of the ``"trust_region"`` rules, lr ratio = (size ratio) ** power: 0.5 for a KL,
+            1 (default) for a relative change.
         adam_rel: Adam-Rel (Ellis et al., NeurIPS 2024): :meth:`new_rollout` resets the Adam family's step count
             (its bias correction) and keeps the moments. ``AdaptiveCallback`` calls it before each training phase.
         bounds: per-knob ``(low, high)`` bounds of the total factor, overriding :data:`DEFAULT_BOUNDS`.
@@ -124,6 +127,7 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         cycle_mult: float | None = None,
         target_kl: float | None = None,
         target_update: float | None = None,
+        update_power: float | None = None,
         adam_rel: bool = False,
         bounds: Mapping[str, tuple[float, float]] | None = None,
         signal_betas: tuple[float, float] = (0.8, 0.95),
@@ -153,7 +157,13 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         preset, config, options = resolve(
             preset,
             {keyword: spec for keyword, spec in given.items() if spec is not UNSET},
-            dict(cycle_length=cycle_length, cycle_mult=cycle_mult, target_kl=target_kl, target_update=target_update),
+            dict(
+                cycle_length=cycle_length,
+                cycle_mult=cycle_mult,
+                target_kl=target_kl,
+                target_update=target_update,
+                update_power=update_power,
+            ),
             adam_rel,
         )
         self.preset = preset
@@ -339,6 +349,12 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
 
     def __repr__(self) -> str:
         rules = ", ".join(f"{k}={v!r}" for k, v in self._config.items() if v is not None) or "no rules"
+        reads = {b.rule.channel for b in self._bindings}
+        if "kl" in reads:
+            rules += f", target_kl={self.options.target_kl!r}"
+        updates = [b.rule for b in self._bindings if isinstance(b.rule, TrustRegionRule)]
+        if updates:  # what the rule acts on, as it holds it (a rule instance keeps its own)
+            rules += f", target_update={updates[0].target!r}, update_power={updates[0].power!r}"
         preset = f"preset={self.preset!r}, " if self.preset else ""
         base = "\n".join("    " + line for line in repr(self._base).splitlines())
         return f"AdaptiveOptimizer({preset}{rules}, base=\n{base}\n)"

@@ -40,13 +40,12 @@ _PRESETS: dict[str, dict[str, Any]] = {
     "plateau": {"reward_rule": "plateau"},
     "collapse": {"reward_rule": "collapse"},
     "adam_rel": {"adam_rel": True},
-    # The default, chosen by the benchmark (BENCHMARKS.md, "lr grids"): one preset, and the algorithm's signal
-    # picks the rule that acts. Where a KL is recorded (PPO) the KL rule, which solved the most cells of PPO's
-    # CartPole lr grid. Where AdaptiveCallback measures the update size of an algorithm in
-    # rl_adaptive.sb3.FALLBACK_ALGOS (A2C), the cautious trust-region rule, which stands by until the callback
-    # activates it. Anywhere else (DQN, where the grid rejected the rule; SAC and TD3 until their grids choose;
-    # supervised training; no callback) neither rule moves: the default is then the bare optimizer, bit for bit.
-    "default": {"lr_rule": "kl+trust_region_fallback"},
+    # The default outside Stable-Baselines3: the KL rule, which acts where a KL is fed (step_kl) and nowhere else,
+    # so supervised training gets the bare optimizer, bit for bit. For an SB3 algorithm,
+    # rl_adaptive.sb3.adaptive_policy_kwargs(algo) turns "default" into that algorithm's row of
+    # rl_adaptive.sb3.ALGORITHMS, chosen by its lr grid (BENCHMARKS.md): the KL rule on PPO, the cautious
+    # trust-region rule on A2C, the bare optimizer where no rule earned a place.
+    "default": {"lr_rule": "kl"},
 }
 
 #: Read-only view of the presets: name -> keyword arguments.

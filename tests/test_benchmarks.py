@@ -6,6 +6,7 @@ PPO cell is run and written, and the report's statistics are checked on result r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -354,9 +355,11 @@ def test_the_defaults_row_stands_on_its_own_cells_else_on_its_twins():
 
 
 def test_a_default_no_test_proves_a_twin_for_has_none(monkeypatch):
-    from rl_adaptive import presets
+    from rl_adaptive.sb3 import models
 
-    monkeypatch.setitem(presets._PRESETS, "default", {"lr_rule": "kl"})
+    row = models.ALGORITHMS["A2C"]
+    two_rules = dataclasses.replace(row, default={**row.default, "reward_rule": "trend"})
+    monkeypatch.setitem(models.ALGORITHMS, "A2C", two_rules)  # type: ignore[index]
     assert report_base.default_twin("a2c") == "default"
     assert report_base.default_variant(["fixed", "trust_region_cautious"], "a2c") is None
 

@@ -361,45 +361,19 @@ def test_a_rule_class_cannot_hide_its_factor_behind_a_class_attribute():
                 pass
 
 
-@pytest.mark.parametrize("flag", ["cautious", "standby"])
-def test_trust_region_flags_must_be_bools(flag):
-    with pytest.raises(TypeError, match=rf"{flag}: expected True or False, got str 'yes'"):
-        TrustRegionRule(**{flag: "yes"})
+def test_the_cautious_flag_must_be_a_bool():
+    with pytest.raises(TypeError, match=r"cautious: expected True or False, got str 'yes'"):
+        TrustRegionRule(cautious="yes")
 
 
-def test_a_standby_trust_region_rule_is_the_bare_optimizer_until_activated():
-    opt = sgd(lr_rule=TrustRegionRule(0.01, start=0.1, standby=True))
-    for _ in range(10):
-        opt.step_update(0.5)  # 50x the target: an active rule would shrink the lr
-    assert opt.lr == 0.1 and opt.rules[0].standby
-    opt.rules[0].activate()
-    assert opt.lr == pytest.approx(0.1 * 0.1) and not opt.rules[0].standby  # the slow start
-    opt.step_update(0.001)  # the statistics gathered on standby are there: the fast average is still large
-    assert opt.lr < 0.1 * 0.1
-    shrunk = opt.lr
-    opt.rules[0].activate()  # once active, activating again changes nothing (AdaptiveCallback does at every learn)
-    assert opt.lr == shrunk
-
-
-def test_the_standby_flag_survives_a_checkpoint():
-    active = sgd(lr_rule=TrustRegionRule(0.01, start=0.1, standby=True))
-    active.rules[0].activate()
-    assert active.rules[0].state_dict()["standby"] is False
-    copy = sgd(lr_rule=TrustRegionRule(0.01, start=0.1, standby=True))
-    copy.load_state_dict(active.state_dict())
-    assert not copy.rules[0].standby and copy.lr == pytest.approx(0.1 * 0.1)
-    waiting = sgd(lr_rule=TrustRegionRule(0.01, start=0.1, standby=True))
-    copy.load_state_dict(waiting.state_dict())
-    assert copy.rules[0].standby and copy.lr == 0.1
-
-
-def test_the_default_preset_holds_the_kl_rule_and_a_standby_cautious_trust_region_rule():
+def test_the_default_preset_outside_sb3_is_the_kl_rule_and_the_cautious_rule_starts_slow():
     opt = sgd()
-    kl, fallback = opt.rules
-    assert isinstance(kl, KLRule) and isinstance(fallback, TrustRegionRule)
-    assert fallback.standby and fallback.cautious and fallback.start == 0.1
-    named = sgd(lr_rule="trust_region_cautious").rules[0]
-    assert not named.standby and named.cautious and named.start == 0.1 and named.factor == 0.1
+    (kl,) = opt.rules
+    assert isinstance(kl, KLRule)
+    named = sgd(lr_rule="trust_region_cautious", target_update=0.01, update_power=0.5).rules[0]
+    assert named.cautious and named.start == 0.1 and named.factor == 0.1 and (named.target, named.power) == (0.01, 0.5)
+    with pytest.raises(ValueError, match="update_power"):
+        sgd(lr_rule="trust_region", update_power=0.0)
 
 
 def test_the_user_defined_rule_in_the_docs_keeps_its_state_through_a_checkpoint(monkeypatch):

@@ -124,7 +124,11 @@ def test_helper_mirrors_sb3_when_base_keywords_are_given():
     with pytest.raises(ValueError, match="policy_kwargs: 'optimizer_class' is set by this helper"):
         adaptive_policy_kwargs("ppo", policy_kwargs={"optimizer_class": torch.optim.SGD})
     kept = adaptive_policy_kwargs("sac", policy_kwargs={"net_arch": [32, 32]})
-    assert kept["net_arch"] == [32, 32] and kept["optimizer_kwargs"] == {"base_optimizer": torch.optim.Adam}
+    # SAC's row of ALGORITHMS has no default rule: the bare optimizer, said as a preset
+    assert kept["net_arch"] == [32, 32] and kept["optimizer_kwargs"] == {
+        "base_optimizer": torch.optim.Adam,
+        "preset": "none",
+    }
 
 
 def test_effective_lr_is_sb3_schedule_times_factor_at_every_update():

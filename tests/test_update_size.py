@@ -14,7 +14,14 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.env_util import make_vec_env
 
 from rl_adaptive import AdaptiveOptimizer, TrustRegionRule
-from rl_adaptive.sb3 import DEFAULT_UPDATE_TARGETS, UPDATE_TARGETS, AdaptiveCallback, adaptive_policy_kwargs
+from rl_adaptive.sb3 import (
+    ALGORITHMS,
+    DEFAULT_UPDATE_TARGETS,
+    UPDATE_TARGETS,
+    AdaptiveCallback,
+    adaptive_policy_kwargs,
+    find_adaptive_optimizers,
+)
 from rl_adaptive.sb3.probe import POWERS
 from tests.test_sb3 import TINY
 
@@ -31,9 +38,29 @@ KINDS = {
 
 
 def build(algo, seed=0, **rules):
+    """The model with ``rules``. A trust-region rule on an actor-critic (whose actor and critic are built from the
+    same keywords, with sizes of two kinds) gets each role's target and exponent set after construction, as a user
+    who wants it must."""
     env, kwargs, _ = TINY[algo]
     policy = "MlpLstmPolicy" if algo is RecurrentPPO else "MlpPolicy"
-    return algo(policy, env, seed=seed, device="cpu", policy_kwargs=adaptive_policy_kwargs(algo, **rules), **kwargs)
+    row = ALGORITHMS[algo.__name__]
+    lr_rule = rules.get("lr_rule")
+    per_role = (
+        len(set(row.update_kinds.values())) > 1
+        and isinstance(lr_rule, str)
+        and lr_rule.startswith("trust_region")
+        and "target_update" not in rules
+    )
+    if per_role:
+        rules = {**rules, "target_update": 1.0}  # set per role below
+    model = algo(policy, env, seed=seed, device="cpu", policy_kwargs=adaptive_policy_kwargs(algo, **rules), **kwargs)
+    if per_role:
+        for role, optimizer in find_adaptive_optimizers(model).items():
+            kind = row.update_kinds[role]
+            for rule in optimizer.rules:
+                rule.target = row.update_targets.get(role, DEFAULT_UPDATE_TARGETS[kind])
+                rule.power = POWERS[kind]
+    return model
 
 
 @pytest.mark.parametrize("algo", list(KINDS), ids=lambda a: a.__name__)
@@ -124,21 +151,12 @@ def test_a_policy_without_a_probe_warns_once_naming_what_is_fed():
     assert set(callback.probes) == {"actor"}
 
 
-def test_a_standby_rule_without_a_probe_stays_on_standby_without_a_warning():
-    class Custom(torch.nn.Module):
-        pass
-
-    model = build(SAC)  # the default preset: its trust-region fallback stands by on both optimizers
-    model.policy.critic = Custom()
-    model.policy.critic.optimizer = model.critic.optimizer
-    callback = AdaptiveCallback(fallback=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # nothing to warn about: the critic's rule just stays the bare optimizer
-        callback.init_callback(model)
-    assert set(callback.probes) == {"actor"}
-    assert not model.actor.optimizer.rules[1].standby and model.critic.optimizer.rules[1].standby
-    with pytest.warns(UserWarning, match=r"no update-size probe for SAC's critic optimizer"):
-        AdaptiveCallback(probe=True).init_callback(model)  # asked to measure every optimizer: it says it cannot
+def test_a_trust_region_rule_without_a_target_warns_that_it_does_not_act():
+    opt_kwargs = adaptive_policy_kwargs(PPO, lr_rule=TrustRegionRule())  # an instance: nobody fills its target
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, device="cpu", policy_kwargs=opt_kwargs)
+    with pytest.warns(UserWarning, match=r"trust-region rule of PPO's policy optimizer has no target"):
+        model.learn(128, callback=AdaptiveCallback())
+    assert model.policy.optimizer.factors()["lr"] == 1.0
 
 
 def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
@@ -168,8 +186,7 @@ def test_probing_inside_the_phase_every_k_steps():
     model.learn(1024, callback=callback)  # 4 phases
     optimizer = model.policy.optimizer
     assert optimizer.signals["update"].count == 4 * 8 // 2
-    # the PPO target, per phase of 8 steps (rounded up to the 10-step window: 16 steps), scaled to 2 steps as a KL
-    assert optimizer.target_update == pytest.approx(UPDATE_TARGETS["PPO"]["policy"] * (2 / 16) ** 2)
+    assert optimizer.target_update == UPDATE_TARGETS["PPO"]["policy"]  # the callback sets no rule attribute
     assert not optimizer._optimizer_step_post_hooks, "the hooks leave with the callback"
     with pytest.raises(ValueError, match=r"probe_every: .*on-policy"):
         build(DQN, lr_rule="trust_region").learn(200, callback=AdaptiveCallback(probe_every=2))

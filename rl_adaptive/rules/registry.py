@@ -22,8 +22,12 @@ class RuleOptions:
     cycle_length: int = 1000
     cycle_mult: float = 1.0
     target_kl: float = 0.01
-    #: Target of the ``"trust_region"`` rule; None: set per algorithm family by ``AdaptiveCallback``.
+    #: Target of the ``"trust_region"`` rules (None: the rule waits for one; ``adaptive_policy_kwargs`` gives each
+    #: SB3 algorithm its own) and of ``"td_closure"`` (None: its own default).
     target_update: float | None = None
+    #: Exponent of the ``"trust_region"`` rules: lr ratio = (update-size ratio) ** power (0.5 for a KL, 1 for a
+    #: relative change).
+    update_power: float = 1.0
 
 
 RuleFactory = Callable[[RuleOptions], Rule]
@@ -98,7 +102,7 @@ def _reward_trend_damped(options: RuleOptions) -> Rule:
 
 
 #: The trust-region rule the A2C lr grid chose (BENCHMARKS.md): a slow start at a tenth of the lr and cautious
-#: growth. Registered as ``"trust_region_cautious"``, and as ``"trust_region_fallback"`` on standby (the default).
+#: growth, registered as ``"trust_region_cautious"`` (the default on A2C: ``rl_adaptive.sb3.ALGORITHMS``).
 _CAUTIOUS: dict[str, Any] = {"start": 0.1, "cautious": True}
 
 
@@ -109,10 +113,11 @@ def _builtin() -> None:
     register_rule("lr_rule", "cosine", lambda o: CosineRule(o.cycle_length, o.cycle_mult))
     register_rule("lr_rule", "cosine_restart", lambda o: CosineRule(o.cycle_length, o.cycle_mult, restart=True))
     register_rule("lr_rule", "kl", lambda o: KLRule(o.target_kl))
-    register_rule("lr_rule", "trust_region", lambda o: TrustRegionRule(o.target_update))
-    register_rule("lr_rule", "trust_region_cautious", lambda o: TrustRegionRule(o.target_update, **_CAUTIOUS))
+    register_rule("lr_rule", "trust_region", lambda o: TrustRegionRule(o.target_update, power=o.update_power))
     register_rule(
-        "lr_rule", "trust_region_fallback", lambda o: TrustRegionRule(o.target_update, **_CAUTIOUS, standby=True)
+        "lr_rule",
+        "trust_region_cautious",
+        lambda o: TrustRegionRule(o.target_update, power=o.update_power, **_CAUTIOUS),
     )
     register_rule("lr_rule", "td_closure", lambda o: ClosureRule(o.target_update))
     register_rule("momentum_rule", "inverse", lambda o: InverseRule(bounds=horizon))

@@ -59,7 +59,8 @@ class TrustRegionRule(Rule):
     change (linear). The dead band is a factor ``band`` of lr either way (a KL within ``[target / 4, 4 target]``
     or a relative change within ``[target / 2, 2 target]`` for ``band=2``): it leaves a well-tuned lr alone.
     ``change`` caps each move, small because the average lags. With ``target=None`` the rule waits until one is
-    set (``AdaptiveCallback`` sets its algorithm family's, ``rl_adaptive.sb3.UPDATE_TARGETS``).
+    set: :func:`rl_adaptive.sb3.adaptive_policy_kwargs` builds it with its algorithm's target and exponent
+    (``rl_adaptive.sb3.ALGORITHMS``).
 
     ``start`` is the factor before the first update size arrives. The rule sees a step's size only after taking
     it, and RMSprop's first steps are its largest (no bias correction: the first is ``lr / sqrt(1 - alpha)`` per
@@ -74,15 +75,10 @@ class TrustRegionRule(Rule):
     little and a few move it 100x more, so the fast average of a few phases often sits below the band while the
     spikes that damage the policy are still coming, and the plain rule creeps the lr up until one collapses it.
 
-    ``standby=True`` makes the rule a fallback that does nothing until :meth:`activate` is called: its factor is 1
-    and it ignores update sizes, so an optimizer whose update sizes nobody measures is the bare optimizer. The
-    default preset holds such a rule beside the KL rule, and ``AdaptiveCallback`` activates it on the algorithms
-    whose lr grid chose it (``rl_adaptive.sb3.FALLBACK_ALGOS``). Activating sets the factor to ``start``; the
-    standby flag is saved with the rule, so a loaded rule stays active.
     """
 
     channel = "update"
-    #: Set by ``AdaptiveCallback`` (target and exponent per algorithm), so saved with the factor.
+    #: Saved with the factor: a rule whose target was set after construction keeps it across a checkpoint.
     state_fields = ("target", "power")
 
     def __init__(
@@ -96,35 +92,21 @@ class TrustRegionRule(Rule):
         warmup: int = 0,
         start: float = 1.0,
         cautious: bool = False,
-        standby: bool = False,
     ) -> None:
         super().__init__(bounds=bounds, warmup=warmup)
         lo, hi = self.bounds
         self.start = _check_number("start", start, low=lo, high=hi)
-        for name, flag in (("cautious", cautious), ("standby", standby)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name}: expected True or False, got {type(flag).__name__} {flag!r}")
-        self._standby = standby
-        self.factor = 1.0 if standby else self.start
+        if not isinstance(cautious, bool):
+            raise TypeError(f"cautious: expected True or False, got {type(cautious).__name__} {cautious!r}")
+        self.factor = self.start
         self.target = None if target is None else _check_number("target", target, low=0.0, low_open=True)
         self.power = _check_number("power", power, low=0.0, low_open=True)
         self.band = _check_number("band", band, low=1.0)
         self.change = self.max_change = _check_number("change", change, low=1.0)
         self.cautious = cautious
 
-    @property
-    def standby(self) -> bool:
-        """Whether the rule waits for :meth:`activate` (factor 1, update sizes ignored)."""
-        return self._standby
-
-    def activate(self) -> None:
-        """End the standby: the factor becomes ``start`` and the rule reads update sizes. No-op if active."""
-        if self._standby:
-            self._standby = False
-            self.factor = self.start
-
     def update(self, stats: SignalStats) -> None:
-        if self._standby or self.target is None:
+        if self.target is None:
             return
         r = self._lr_ratio(stats.fast)
         if r > self.band:

@@ -2,7 +2,8 @@
 
 This subpackage is where the library meets SB3 and rl-zoo3; the core never imports it:
 
-- :mod:`rl_adaptive.sb3.models`: per-algorithm tables, :func:`adaptive_policy_kwargs`, finding a model's optimizers;
+- :mod:`rl_adaptive.sb3.models`: the algorithm table (:data:`ALGORITHMS`), :func:`adaptive_policy_kwargs`, which
+  builds each optimizer with the rules that act, finding a model's optimizers;
 - :mod:`rl_adaptive.sb3.callback`: :class:`AdaptiveCallback`, which feeds the optimizers and logs them;
 - :mod:`rl_adaptive.sb3.probe`: the update-size probes the callback measures;
 - :mod:`rl_adaptive.sb3.closure`: the TD-closure probe (the share of its batch's TD error a step closed);
@@ -16,26 +17,30 @@ This subpackage is where the library meets SB3 and rl-zoo3; the core never impor
 
 from .callback import AdaptiveCallback
 from .models import (
+    ALGORITHMS,
     DEFAULT_LOSS_KEYS,
     DEFAULT_UPDATE_TARGETS,
-    FALLBACK_ALGOS,
     KL_ALGOS,
     TD_LOSSES,
     UPDATE_TARGETS,
+    Algorithm,
     adaptive_policy_kwargs,
+    algorithm_kwargs,
     find_adaptive_optimizers,
     find_optimizers,
 )
 
 __all__ = [
+    "ALGORITHMS",
+    "Algorithm",
     "DEFAULT_LOSS_KEYS",
     "DEFAULT_UPDATE_TARGETS",
-    "FALLBACK_ALGOS",
     "KL_ALGOS",
     "TD_LOSSES",
     "UPDATE_TARGETS",
     "AdaptiveCallback",
     "adaptive_policy_kwargs",
+    "algorithm_kwargs",
     "find_adaptive_optimizers",
     "find_optimizers",
 ]

@@ -3,7 +3,6 @@ losses, PPO's KL, the probes' update sizes), wraps a model's optimizers when ask
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -14,25 +13,22 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from ..optimizer import AdaptiveOptimizer
-from ..rules import TrustRegionRule
 from .closure import ClosureProbe
 from .models import (
     DEFAULT_LOSS_KEYS,
-    DEFAULT_UPDATE_TARGETS,
-    FALLBACK_ALGOS,
     KL_ALGOS,
     TD_LOSSES,
-    UPDATE_TARGETS,
     _algo_name,
     _check_auto_flag,
     _reads_closure,
     _reads_update,
     _recorded,
-    _standby_rules,
+    _waiting_rules,
+    algorithm_kwargs,
     find_adaptive_optimizers,
     find_optimizers,
 )
-from .probe import POWERS, Probe, ProbeBatch, build_probes, sample_batch
+from .probe import Probe, ProbeBatch, build_probes, sample_batch
 
 __all__ = ["AdaptiveCallback"]
 
@@ -66,8 +62,8 @@ class AdaptiveCallback(BaseCallback):
       replay-buffer sample): the policy's KL(old || new), the relative change of Q-values and critic
       predictions, a deterministic actor's action change (:mod:`rl_adaptive.sb3.probe`). Fed through
       ``step_update``, read by ``lr_rule="trust_region"`` and its variants, whose target and exponent the
-      callback sets per algorithm (:data:`UPDATE_TARGETS`) unless the optimizer has a ``target_update`` of its
-      own. Off-policy algorithms train a few gradient steps per environment step, so their window spans at least
+      optimizer was built with (:func:`~rl_adaptive.sb3.adaptive_policy_kwargs` gives each algorithm its own).
+      Off-policy algorithms train a few gradient steps per environment step, so their window spans at least
       ``probe_min_steps`` optimizer steps (default 100; on-policy 10: one phase of PPO, ten of A2C, whose phase
       is a single step).
     * **TD closure**: for every adaptive optimizer with a :class:`~rl_adaptive.rules.ClosureRule` (``lr_rule=
@@ -75,15 +71,14 @@ class AdaptiveCallback(BaseCallback):
       ``closure_every`` of its steps (:mod:`rl_adaptive.sb3.closure`; the algorithm's TD loss in
       :data:`TD_LOSSES`), fed through ``step_update`` to the value network's optimizer and to an actor whose
       optimizer has the rule too.
-    * **Fallback**: a trust-region rule built on standby (the default preset's ``"trust_region_fallback"``) is
-      activated on the algorithms of :data:`FALLBACK_ALGOS` where the callback has a probe for its optimizer
-      (``fallback``); elsewhere it stands by, and the default preset is the KL rule on PPO and the bare optimizer
-      on DQN, SAC and TD3.
     * **Adam-Rel**: an optimizer built with ``adam_rel=True`` gets :meth:`AdaptiveOptimizer.new_rollout` before
       each on-policy training phase, which resets Adam's step count and keeps its moments.
     * **Logging**: every knob of every adaptive optimizer (effective values), each rule's factor and the signals
       fed, under ``adaptive/`` (``adaptive/lr``, ``adaptive/beta1``, ``adaptive/critic/lr``,
       ``adaptive/factor/lr_rule.kl``, ``adaptive/signal/reward``) with SB3's logger: TensorBoard, CSV, stdout.
+
+    The callback only feeds and logs: which rules act, with which targets and exponents, was decided when the
+    optimizers were built (:data:`~rl_adaptive.sb3.ALGORITHMS`), and it sets no rule attribute.
 
     SB3 writes its schedule's lr into every param group before each update; the wrapper keeps that value as the
     base and applies its factor inside ``step()``, so the effective lr is the schedule's value times the factor.
@@ -101,18 +96,15 @@ class AdaptiveCallback(BaseCallback):
         probe_min_steps: fewest optimizer steps a measured window spans (default: 10 on-policy, 100 off-policy);
             a window always ends after a training phase.
         probe_every: on-policy only: also measure inside each training phase, every this many optimizer steps (a
-            step post-hook; rsl_rl adapts PPO's lr per minibatch). Each measure is the update of those steps, and
-            a target taken from :data:`UPDATE_TARGETS` is scaled to them: ``target * (k / W) ** (1 / power)``, W
-            the calibration window's steps (a step's worth of KL adds up quadratically, a relative change
-            linearly). Default None: once per window.
+            step post-hook; rsl_rl adapts PPO's lr per minibatch). Each measure is the update of those steps: give
+            the rule a target for that many steps (the benchmark's ``trust_region_k5`` scales the calibrated one).
+            Default None: once per window.
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
         closure_every: measure the TD closure every this many steps of the value network's optimizer (default 10:
             one extra forward pass of the network on its batch per 10 steps).
-        fallback: which standby trust-region rules to activate: ``"auto"`` (default) on the algorithms of
-            :data:`FALLBACK_ALGOS`, ``True`` on every algorithm with a probe (PPO included, beside its KL rule),
-            ``False`` none.
-        wrap: :class:`AdaptiveOptimizer` keywords (``{"preset": "default"}``) to wrap the model's optimizers with
-            when it has no AdaptiveOptimizer of its own, in place, before training: for runs whose
+        wrap: :class:`AdaptiveOptimizer` keywords (``{"preset": "default"}``, resolved for the model's algorithm
+            as :func:`~rl_adaptive.sb3.adaptive_policy_kwargs` does) to wrap the model's optimizers with when it has
+            no AdaptiveOptimizer of its own, in place, before training: for runs whose
             ``policy_kwargs`` were replaced, as rl-zoo's Optuna samplers do. Default None: never wrap (a model
             with no AdaptiveOptimizer is an error).
     """
@@ -130,12 +122,9 @@ class AdaptiveCallback(BaseCallback):
         probe_seed: int = 0,
         closure_every: int = 10,
         wrap: Mapping[str, Any] | None = None,
-        fallback: bool | str = "auto",
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
-        _check_auto_flag("fallback", fallback)
-        self.fallback = fallback
         if wrap is not None and not isinstance(wrap, Mapping):
             raise TypeError(f"wrap: expected AdaptiveOptimizer keywords (a dict) or None, got {wrap!r}")
         self.wrap = dict(wrap) if wrap is not None else None
@@ -221,6 +210,7 @@ class AdaptiveCallback(BaseCallback):
     def _wrap_optimizers(self, kwargs: dict[str, Any]) -> None:
         """Put every optimizer of the model inside an AdaptiveOptimizer, where the model keeps it."""
         policy = self.model.policy
+        kwargs = algorithm_kwargs(self.model, kwargs)
         for role, optimizer in find_optimizers(self.model).items():
             owner = policy if role == "policy" else getattr(policy, role)
             owner.optimizer = AdaptiveOptimizer(optimizer, **kwargs)
@@ -234,22 +224,14 @@ class AdaptiveCallback(BaseCallback):
         on_policy = isinstance(self.model, OnPolicyAlgorithm)
         if self.probe_min_steps is None:
             self.probe_min_steps = 10 if on_policy else 100
-        activate = self.fallback is True or (self.fallback == "auto" and _algo_name(self.model) in FALLBACK_ALGOS)
-        reads = [role for role, o in self.optimizers.items() if _reads_update(o, activate)]
+        reads = [role for role, o in self.optimizers.items() if _reads_update(o)]
         wanted = list(self.optimizers) if self.probe is True else reads if self.probe == "auto" else []
         closing = [role for role, o in self.optimizers.items() if _reads_closure(o)]
         wanted = [role for role in wanted if role not in closing]  # their update channel is the TD closure's
         if closing:
             self._init_closure(closing)
         self.probes = build_probes(self.model, wanted)
-        for role in self.probes:
-            for rule in _standby_rules(self.optimizers[role]) if activate else ():
-                rule.activate()
-        unprobed = [  # a role wanted only for a standby rule stays on standby, with nothing to warn about
-            role
-            for role in wanted
-            if role not in self.probes and (self.probe is True or _reads_update(self.optimizers[role]))
-        ]
+        unprobed = [role for role in wanted if role not in self.probes]
         if unprobed:
             fed = ["reward"] + [f"loss ({', '.join(k)})" for k in self.loss_keys.values()]
             fed += [f"kl ({self.kl_key})"] if self.kl_key else []
@@ -260,22 +242,20 @@ class AdaptiveCallback(BaseCallback):
                 UserWarning,
                 stacklevel=2,
             )
+        waiting = [role for role in self.probes if _waiting_rules(self.optimizers[role])]
+        if waiting:
+            warnings.warn(
+                f"AdaptiveCallback: the trust-region rule of {_algo_name(self.model)}'s {', '.join(waiting)} "
+                "optimizer has no target, so it does not act; build it with target_update= (and update_power=), "
+                "or through rl_adaptive.sb3.adaptive_policy_kwargs, which gives it the algorithm's",
+                UserWarning,
+                stacklevel=2,
+            )
         if self.probe_every is not None and not on_policy:
             raise ValueError(
                 f"probe_every: measures inside on-policy training phases only; {_algo_name(self.model)} is "
                 "off-policy, where probe_min_steps sets the window"
             )
-        algo_targets = UPDATE_TARGETS.get(_algo_name(self.model), {})
-        for role, probe in self.probes.items():
-            optimizer = self.optimizers[role]
-            rules = [rule for rule in optimizer.rules if isinstance(rule, TrustRegionRule)]
-            for rule in rules:
-                rule.power = POWERS[probe.kind]
-            if rules and optimizer.target_update is None:
-                target = algo_targets.get(role, DEFAULT_UPDATE_TARGETS[probe.kind])
-                if self.probe_every is not None:
-                    target *= (self.probe_every / self._calibration_steps()) ** (1.0 / POWERS[probe.kind])
-                optimizer.target_update = target
         if self.probe_every is not None:
             for role in self.probes:
                 self._hooks.append(self.optimizers[role].register_step_post_hook(self._in_phase_probe(role)))
@@ -309,13 +289,6 @@ class AdaptiveCallback(BaseCallback):
                 optimizer.step_update(rho)
 
         self.closures.append(ClosureProbe(module, self.optimizers[value_role], feed, self.closure_every, slope))
-
-    def _calibration_steps(self) -> int:
-        """Optimizer steps of the window UPDATE_TARGETS was measured on: whole phases of at least 10 steps."""
-        model: Any = self.model
-        batch = getattr(model, "batch_size", None) or model.n_steps * model.n_envs  # A2C: one step per phase
-        phase = getattr(model, "n_epochs", 1) * math.ceil(model.n_steps * model.n_envs / batch)
-        return phase * math.ceil(10 / phase)
 
     def _in_phase_probe(self, role: str) -> Callable[..., None]:
         probe = self.probes[role]

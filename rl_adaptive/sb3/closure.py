@@ -50,6 +50,11 @@ def _as_list(output: Any) -> list[torch.Tensor] | None:
     return tensors if all(isinstance(t, torch.Tensor) for t in tensors) else None
 
 
+def _columns(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """One (rows, columns) matrix of the heads' outputs: a critic's Q per head, a Q-network's per action."""
+    return torch.cat([t.flatten(1) if t.dim() > 1 else t[:, None] for t in tensors], dim=1)
+
+
 class ClosureProbe:
     """Measure ``rho`` (module docstring) every ``every`` steps of ``optimizer``, which trains ``module`` with a
     TD loss of slope ``slope``, and pass each measure (a 0-dim tensor) to ``feed``.
@@ -117,14 +122,11 @@ class ClosureProbe:
         capture, self._capture = self._capture, None
         if not self._armed or capture is None:
             return
-        inputs, outputs, grads = capture
-        if any(g is None for g in grads):
-            return
-        self._pending = (
-            inputs,
-            torch.cat([o.flatten(1) if o.dim() > 1 else o[:, None] for o in outputs], dim=1),
-            torch.cat([g.flatten(1) if g.dim() > 1 else g[:, None] for g in grads], dim=1),  # type: ignore[union-attr]
-        )
+        inputs, outputs, maybe = capture
+        grads = [g for g in maybe if g is not None]
+        if len(grads) < len(maybe):
+            return  # no gradient reached some prediction: not the TD loss's forward pass
+        self._pending = (inputs, _columns(outputs), _columns(grads))
 
     def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         pending, self._pending = self._pending, None
@@ -135,7 +137,7 @@ class ClosureProbe:
         with torch.no_grad():
             after = _as_list(self.module(*inputs))
             assert after is not None
-            new = torch.cat([o.flatten(1) if o.dim() > 1 else o[:, None] for o in after], dim=1)
+            new = _columns(after)
             rows = before.shape[0]
             norm = grad.pow(2).sum()
             moved = ((new - before) * grad).sum()
