@@ -98,11 +98,29 @@ def _ratio_entry(times: dict[str, list[float]]) -> dict[str, Any]:
 
 
 def _brief(entry: dict[str, Any]) -> dict[str, float]:
-    return {k: round(v if isinstance(v, (int, float)) else v["median_ratio"], 4) for k, v in entry.items()}
+    return {
+        k: round(v if isinstance(v, (int, float)) else v["median_ratio"], 4)
+        for k, v in entry.items()
+        if isinstance(v, (int, float)) or (isinstance(v, dict) and "median_ratio" in v)
+    }
 
 
 def ppo(rounds: int, iterations: int) -> dict[str, Any]:
     """PPO iterations at rl-zoo's CartPole-v1 settings: fixed against the default preset with AdaptiveCallback."""
+    return sb3_iterations("ppo", "CartPole-v1", {}, rounds, iterations)
+
+
+def off_policy(rounds: int, iterations: int) -> dict[str, Any]:
+    """SAC at rl-zoo's Pendulum-v1 settings, one environment step and one gradient step an iteration: fixed
+    against the TD-closure rule (``lr_rule="td_closure"``, measured every 10 critic steps) with AdaptiveCallback."""
+    return sb3_iterations("sac", "Pendulum-v1", {"lr_rule": "td_closure"}, rounds, iterations)
+
+
+def sb3_iterations(algo: str, env_id: str, adaptive: dict[str, Any], rounds: int, iterations: int) -> dict[str, Any]:
+    """Side by side, alternating rounds: an SB3 algorithm at rl-zoo's settings with its own optimizer against the
+    AdaptiveOptimizer (``adaptive`` keywords; ``{}``: the default preset) with AdaptiveCallback. An iteration is
+    timed from one rollout's start to the next (collection, logging, training); the figure per round is the
+    median iteration. Off-policy models first collect past ``learning_starts``, untimed."""
     from stable_baselines3.common.callbacks import BaseCallback, CallbackList
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -120,18 +138,21 @@ def ppo(rounds: int, iterations: int) -> dict[str, Any]:
         def _on_step(self) -> bool:
             return True
 
-    agent = load_zoo_agent("ppo", "CartPole-v1")
-    n = agent.n_envs * agent.model_kwargs["n_steps"]
+    agent = load_zoo_agent(algo, env_id)
+    n = agent.n_envs * agent.model_kwargs.get("n_steps", 1)
     models, clocks = {}, {}
     for v in ("fixed", "default"):
         policy_kwargs = dict(agent.policy_kwargs)
         if v == "default":
-            policy_kwargs = adaptive_policy_kwargs("ppo", policy_kwargs=policy_kwargs)
+            policy_kwargs = adaptive_policy_kwargs(algo, policy_kwargs=policy_kwargs, **adaptive)
         env = make_vec_env(agent.env_id, n_envs=agent.n_envs, seed=0)
         models[v] = agent.algo_class(
             agent.policy, env, seed=0, device="cpu", policy_kwargs=policy_kwargs or None, **agent.model_kwargs
         )
         clocks[v] = Clock()
+        warm = int(getattr(models[v], "learning_starts", 0))
+        if warm:
+            models[v].learn(warm + n, callback=AdaptiveCallback() if v == "default" else None)
     callback = {
         "fixed": lambda: clocks["fixed"],
         "default": lambda: CallbackList([AdaptiveCallback(), clocks["default"]]),
@@ -148,8 +169,18 @@ def ppo(rounds: int, iterations: int) -> dict[str, Any]:
             if r:  # the first round warms up
                 per_round[v].append(float(np.median(np.diff(clock.starts))))
     entry = _ratio_entry({"bare": per_round["fixed"], "default": per_round["default"]})
-    entry.update({"optimizer_steps_per_iteration": agent.model_kwargs.get("n_epochs", 10), "env_steps": n})
-    print("ppo", _brief(entry), flush=True)
+    entry.update(
+        {
+            "algo": algo,
+            "env": env_id,
+            "adaptive": adaptive or {"preset": "default"},
+            "optimizer_steps_per_iteration": agent.model_kwargs.get(
+                "n_epochs", agent.model_kwargs.get("gradient_steps", 1)
+            ),
+            "env_steps": n,
+        }
+    )
+    print(algo, _brief(entry), flush=True)
     return entry
 
 
@@ -249,6 +280,7 @@ def cold_cache() -> dict[str, Any]:
 PARTS = {
     "results": lambda args: ratios(args.rounds, args.iters),
     "ppo": lambda args: ppo(rounds=12, iterations=5),
+    "off_policy": lambda args: off_policy(rounds=12, iterations=200),
     "curve": lambda args: curve(),
     "cold_cache": lambda args: cold_cache(),
     "memory": lambda args: memory(),

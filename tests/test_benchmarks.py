@@ -450,6 +450,21 @@ def test_overhead_section_says_met_or_not_from_the_numbers(monkeypatch):
     assert "a PPO iteration (CartPole-v1, rl-zoo): +0.8% [-0.5%, +2.0%], target at most 1%: met at the median" in text
     assert "6.0 µs at 10,000 parameters, 9.0 µs at 100,000,000 (1.50x), target at most 2x (+1 µs): **met**." in text
     assert "+120 bytes traced, state 42 numbers at the start and 42 at the end" in text
+    assert "SAC iteration" not in text  # no off-policy measure in the payload: nothing said
+    payload = _overhead_payload(1.015, [1.010, 1.019], [1.06, 1.10], [0.995, 1.02], added=(6.0, 9.0), growth=120)
+    payload["off_policy"] = {
+        "bare_us": 20_000.0,
+        "default": {"median_ratio": 1.031, "ci95": [1.02, 1.06], "median_us": 20_620.0},
+        "algo": "sac",
+        "env": "Pendulum-v1",
+        "adaptive": {"lr_rule": "td_closure"},
+    }
+    overhead_report.write_section(payload)
+    assert (
+        "`{'lr_rule': 'td_closure'}` and AdaptiveCallback, a SAC iteration (Pendulum-v1, rl-zoo): +3.1% [+2.0%, "
+        "+6.0%], target at most 5%: met at the median" in written["overhead"]
+    )
+    assert "takes 20.00 ms with the bare optimizer and 20.62 ms" in written["overhead"]
     text = section(1.03, [1.021, 1.04], [1.01, 1.04], [1.02, 1.03], added=(6.0, 14.0), growth=10_000)
     assert "+3.0% [+2.1%, +4.0%], target at most 2%: **not met**." in text
     assert "(2.33x), target at most 2x (+1 µs): **not met**." in text
@@ -463,3 +478,11 @@ def test_overhead_memory_probe_on_the_real_wrapper():
     assert m["state_numbers"] == m["state_numbers_at_start"] > 0
     assert m["numbers_per_channel"] == 7
     assert m["growth_bytes"] < 64 * 1024  # a leak of 50 bytes per step would be 80,000
+
+
+def test_the_off_policy_overhead_runs_sac_side_by_side():
+    from benchmarks import overhead
+
+    entry = overhead.sb3_iterations("sac", "Pendulum-v1", {"lr_rule": "td_closure"}, rounds=2, iterations=3)
+    assert entry["bare_us"] > 0 and entry["default"]["median_us"] > 0
+    assert entry["adaptive"] == {"lr_rule": "td_closure"} and entry["env_steps"] == 1
