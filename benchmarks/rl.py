@@ -44,6 +44,7 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     "kl": frozenset({"ppo"}),
     "trust_region_k5": frozenset({"ppo"}),  # A2C's phase is one step
     "td_closure": frozenset({"dqn", "sac", "td3"}),  # a value network trained by TD
+    "td_closure_unbounded": frozenset({"dqn", "sac", "td3"}),
 }
 
 
@@ -67,8 +68,12 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # collapsed. Now a rule of the library (the default on A2C), measured as its own variant
     # on the algorithms whose grid has not chosen yet.
     "trust_region_cautious": {"lr_rule": "trust_region_cautious"},
-    # The off-policy issue's first screen: the lr of every network moved by the share of its batch's TD error a
-    # critic step closes (ClosureRule: target 0.15, dead band 7.5%-30%), the actor's with its critic's.
+    # The off-policy issue's screens: the lr of every network moved by the share of its batch's TD error a critic
+    # step closes (ClosureRule: target 0.15, dead band 7.5%-30%), the actor's with its critic's. The first screen's
+    # rule grew whenever that share was low, and raised SAC's lr into the divergence at x10 and x30 (its cells ran
+    # at 7892295 as `td_closure` and were renamed `td_closure_unbounded`); the library's rule stops growing where
+    # it had to shrink (ClosureRule(ceiling=True)).
+    "td_closure_unbounded": {"lr_rule": "td_closure_unbounded"},
     "td_closure": {"lr_rule": "td_closure"},
 }
 #: AdaptiveCallback keywords of the experiments that need them.
@@ -87,6 +92,12 @@ def _trust_region_rule(keywords: dict[str, Any], options: Any) -> Any:
     return TrustRegionRule(options.target_update, power=options.update_power, **keywords)
 
 
+def _unbounded_closure_rule(options: Any) -> Any:
+    from rl_adaptive.rules import ClosureRule
+
+    return ClosureRule(options.target_update, ceiling=False)
+
+
 def _register_experiment_rules() -> None:
     """Experiments' rules, registered under their own names in every process that runs a cell (module import)."""
     import functools
@@ -96,6 +107,8 @@ def _register_experiment_rules() -> None:
     for name, keywords in EXPERIMENT_RULES.items():
         if name not in available_rules("lr_rule"):
             register_rule("lr_rule", name, functools.partial(_trust_region_rule, keywords))
+    if "td_closure_unbounded" not in available_rules("lr_rule"):
+        register_rule("lr_rule", "td_closure_unbounded", _unbounded_closure_rule)
 
 
 _register_experiment_rules()

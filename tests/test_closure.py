@@ -193,3 +193,33 @@ def test_an_algorithm_without_a_td_loss_warns_and_the_rule_stays_at_one():
         model.learn(64, callback=AdaptiveCallback())
     assert any("no TD-closure probe for A2C" in str(w.message) for w in caught)
     assert model.policy.optimizer.factors()["lr"] == 1.0
+
+
+def _rule_opt(**kwargs):
+    rule = ClosureRule(**kwargs)
+    model = torch.nn.Linear(2, 1)
+    return AdaptiveOptimizer(torch.optim.SGD(model.parameters(), lr=1.0), lr_rule=rule, signal_sync_every=1), rule
+
+
+def test_growth_stops_where_shrinking_began_and_the_cap_survives_a_checkpoint():
+    opt, rule = _rule_opt()
+    for _ in range(10):
+        opt.step_update(0.01)  # a stall: grow
+    grown = opt.lr
+    assert grown > 3.0
+    for _ in range(5):
+        opt.step_update(0.9)  # far too much of the error closed: shrink
+    cap = opt.lr
+    assert cap < grown and rule.state_dict()["growth_cap"] == cap
+    for _ in range(40):
+        opt.step_update(0.001)  # a stall again: at a too-high lr, TD errors that run away look like this
+    assert opt.lr <= cap  # it does not grow back past where it had to shrink
+    copy, _ = _rule_opt()
+    copy.load_state_dict(opt.state_dict())
+    assert copy.rules[0].state_dict() == rule.state_dict()
+    unbounded, _ = _rule_opt(ceiling=False)  # the first screen's rule: grows back whenever rho is low
+    for value in [0.01] * 10 + [0.9] * 5 + [0.001] * 40:
+        unbounded.step_update(value)
+    assert unbounded.lr == 10.0
+    with pytest.raises(TypeError, match="ceiling: expected True or False"):
+        ClosureRule(ceiling="yes")

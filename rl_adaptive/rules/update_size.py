@@ -140,6 +140,14 @@ class ClosureRule(TrustRegionRule):
     holds all three. A tenth of the tuned lr closes 0.2-2%, ten times it 17-91% (SAC overshoots on 20-40% of its
     steps there). An actor's optimizer with this rule is fed its critic's ``rho``: the two lrs move together, the
     critic's TD error telling both how far the common lr is from one that learns.
+
+    Growth stops where shrinking began: the factor never grows back above the lowest factor a shrink left it at
+    (``ceiling=True``). A stall is ambiguous. At too small an lr each step closes little of an error that is
+    there to close; at too large an lr the TD errors themselves grow (the Q-values run away from their targets),
+    and the same steps close a falling share of them. Without the ceiling the rule reads the second as the first
+    and raises the lr into the divergence (SAC Pendulum-v1 at 10x and 30x the tuned lr, BENCHMARKS.md). Once a
+    step has closed too much of its batch's error at some lr, the rule does not go back above it. The ceiling is
+    saved with the factor. ``ceiling=False`` is the first screen's rule, growing whenever ``rho`` is low.
     """
 
     def __init__(
@@ -150,7 +158,20 @@ class ClosureRule(TrustRegionRule):
         change: float = 1.2,
         bounds: tuple[float, float] = (0.01, 10.0),
         warmup: int = 0,
+        ceiling: bool = True,
     ) -> None:
         super().__init__(
             0.15 if target is None else target, power=1.0, band=band, change=change, bounds=bounds, warmup=warmup
         )
+        if not isinstance(ceiling, bool):
+            raise TypeError(f"ceiling: expected True or False, got {type(ceiling).__name__} {ceiling!r}")
+        self.ceiling = ceiling
+        self._growth_cap = self.bounds[1]  # the lowest factor a shrink left: growth stops there
+
+    def update(self, stats: SignalStats) -> None:
+        before = self.factor
+        super().update(stats)
+        if self.factor < before:
+            self._growth_cap = min(self._growth_cap, self.factor)
+        elif self.ceiling and self.factor > before:
+            self.factor = max(before, min(self.factor, self._growth_cap))
