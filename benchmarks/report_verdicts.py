@@ -265,3 +265,48 @@ def screen() -> None:
 
 
 #: Why the default's cells are its twin's, as the grid's row label says it.
+
+
+def closure_sizes() -> None:
+    """What a gradient step of the value network closes of its own batch's TD error, per lr multiplier: the
+    ``ClosureRule``'s target and dead band, checked against the tuned lr's median (suite ``closure_sizes``)."""
+    from rl_adaptive.rules import ClosureRule
+    from rl_adaptive.sb3 import TD_LOSSES
+
+    rows = load("closure_sizes")
+    if not rows:
+        return
+    rule = ClosureRule()
+    assert rule.target is not None
+    low, high = rule.target / rule.band, rule.target * rule.band
+    lines = [
+        "`rho`: the share of its own batch's TD error one gradient step of the value network closed, its targets "
+        "frozen (`rl_adaptive.sb3.closure`), measured every 10 steps at rl-zoo's hyperparameters and a constant lr "
+        "of the tuned value times the multiplier, the optimizer otherwise bare (a `ClosureRule` that never moves). "
+        "Budgets are the first steps of each algorithm's run (the suite says how many). The median and quartiles are "
+        "over the values after the first third of the measured steps (the first third, while the Q-values grow "
+        f"from their start, is its own column). `ClosureRule`'s target is {rule.target:g}, its dead band "
+        f"[{low:g}, {high:g}]: the rule leaves an lr alone while the fast average of `rho` stays inside.",
+        "",
+        "| algorithm | env | lr multiplier | values | first third: median | rest: median [25%, 75%] | "
+        "above 1 (overshoot) | 0 (no step toward the targets) |",
+        "|---|---|---:|---:|---:|---|---:|---:|",
+    ]
+    for algo in SUITES["closure_sizes"]["algo"]:
+        role = TD_LOSSES[algo.upper()][0]
+        for r in sorted((r for r in rows if r["cell"]["algo"] == algo), key=lambda r: r["cell"]["lr_mult"]):
+            ups = [(u["timesteps"], u["size"]) for u in r["updates"] if u["role"] == role]
+            if not ups:
+                continue
+            t = np.array([u[0] for u in ups], dtype=float)
+            v = np.array([u[1] for u in ups], dtype=float)
+            cut = t[0] + (t[-1] - t[0]) / 3
+            early, rest = v[t <= cut], v[t > cut]
+            q1, med, q3 = np.percentile(rest, [25, 50, 75]) if len(rest) else (np.nan,) * 3
+            lines.append(
+                f"| {algo.upper()} | {r['cell']['env']} | x{r['cell']['lr_mult']:g} | {len(v)} | "
+                f"{np.median(early):.3g} | {med:.3g} [{q1:.3g}, {q3:.3g}] | {np.mean(rest > 1):.0%} | "
+                f"{np.mean(rest == 0):.0%} |"
+            )
+    lines += ["", provenance(rows)]
+    replace_section("closure-sizes", "\n".join(lines))

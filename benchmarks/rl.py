@@ -45,6 +45,7 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     "trust_region_k5": frozenset({"ppo"}),  # A2C's phase is one step
     "td_closure": frozenset({"dqn", "sac", "td3"}),  # a value network trained by TD
     "td_closure_unbounded": frozenset({"dqn", "sac", "td3"}),
+    "td_closure_measure": frozenset({"dqn", "sac", "td3"}),
 }
 
 
@@ -74,6 +75,7 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # at 7892295 as `td_closure` and were renamed `td_closure_unbounded`); the library's rule stops growing where
     # it had to shrink (ClosureRule(ceiling=True)).
     "td_closure_unbounded": {"lr_rule": "td_closure_unbounded"},
+    "td_closure_measure": {"lr_rule": "td_closure_measure"},
     "td_closure": {"lr_rule": "td_closure"},
 }
 #: AdaptiveCallback keywords of the experiments that need them.
@@ -98,6 +100,12 @@ def _unbounded_closure_rule(options: Any) -> Any:
     return ClosureRule(options.target_update, ceiling=False)
 
 
+def _measuring_closure_rule(options: Any) -> Any:
+    from rl_adaptive.rules import ClosureRule
+
+    return ClosureRule(band=1e12)  # a dead band no rho leaves: the factor stays 1, the TD closure is fed and logged
+
+
 def _register_experiment_rules() -> None:
     """Experiments' rules, registered under their own names in every process that runs a cell (module import)."""
     import functools
@@ -109,6 +117,8 @@ def _register_experiment_rules() -> None:
             register_rule("lr_rule", name, functools.partial(_trust_region_rule, keywords))
     if "td_closure_unbounded" not in available_rules("lr_rule"):
         register_rule("lr_rule", "td_closure_unbounded", _unbounded_closure_rule)
+    if "td_closure_measure" not in available_rules("lr_rule"):
+        register_rule("lr_rule", "td_closure_measure", _measuring_closure_rule)
 
 
 _register_experiment_rules()

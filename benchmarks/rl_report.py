@@ -6,11 +6,12 @@ from __future__ import annotations
 from benchmarks.report_base import PLOTS
 from benchmarks.report_grid import algos_grid
 from benchmarks.report_suites import a2c_dqn, cartpole_grid, digits, lunarlander, timing
-from benchmarks.report_verdicts import rule_verdicts, screen, update_sizes, verdict
+from benchmarks.report_verdicts import closure_sizes, rule_verdicts, screen, update_sizes, verdict
 
 
 def report() -> None:
     update_sizes()
+    closure_sizes()
     screen()
     algos_grid()
     grid = cartpole_grid()

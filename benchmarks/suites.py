@@ -57,6 +57,20 @@ SUITES: dict[str, dict[str, Any]] = {
         "variants": ["none"],
         "callback": {"probe": True},  # no rule reads the update size: probe to measure it
     },
+    # What one gradient step of the value network closes of its own batch's TD error (rho, rl_adaptive.sb3.closure)
+    # on rl-zoo's hyperparameters at a constant lr of the tuned value x {0.1, 1, 10} (and SAC's x0.03): the
+    # ClosureRule's target and dead band. The rule is built to measure only (band 1e12: it never moves, the bare
+    # optimizer bit for bit). Budgets shortened to fit a sitting: the first 12k DQN steps, 5k SAC steps and 13k TD3
+    # steps (3k past its learning_starts of 10k).
+    "closure_sizes": {
+        "algo": ["dqn", "sac", "td3"],
+        "env": EVERY_ALGORITHM,
+        "zoo": True,
+        "timesteps": {"dqn": 12_000, "sac": 5_000, "td3": 13_000},
+        "seeds": 1,
+        "lr_mults": {"dqn": [0.1, 1.0, 10.0], "sac": [0.03, 0.1, 1.0, 10.0], "td3": [0.1, 1.0, 10.0]},
+        "variants": ["td_closure_measure"],
+    },
     # The every-algorithm issue's screen: each new rule on PPO and A2C, CartPole-v1, rl-zoo's hyperparameters, a
     # constant lr of the tuned value x {0.1, 1, 10}, 3 seeds. Budgets shortened from rl-zoo's (PPO 100k, A2C 500k)
     # to fit a sitting: fixed PPO solves CartPole by 50k at the tuned lr (cartpole_grid); A2C at 200k is a harder
