@@ -123,6 +123,24 @@ def test_compare_writes_plot_results_and_table(tmp_path):
     assert "| fixed | 2 |" in (out / "results.md").read_text()
     assert is_png(out / "compare.png")
     assert (out / "adaptive" / "seed1" / "model.zip").exists()
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in progress] == ["[1/4", "[2/4", "[3/4", "[4/4"]  # one line per run
+    assert "s left)" in progress[0] and "final" in progress[-1]
+
+
+def test_quiet_prints_only_the_outcome_and_no_bar_reaches_a_log(tmp_path):
+    out = tmp_path / "q"
+    args = ["CartPole-v1", "--timesteps", "256", "--out"]
+    compare = run([*CLI, "compare", *args, str(out / "c"), "--seeds", "1", "--workers", "2", "--quiet"], tmp_path)
+    assert compare.returncode == 0, compare.stderr
+    assert not [line for line in compare.stdout.splitlines() if line.startswith("[")]
+    assert "| fixed | 1 |" in compare.stdout
+    # Not a terminal (a pipe here, a log file in CI): no progress bar's redraws, with or without --quiet
+    for extra in ([], ["--quiet"]):
+        train = run([*CLI, "train", *args, str(out / f"t{len(extra)}"), *extra], tmp_path)
+        assert train.returncode == 0, train.stderr
+        assert train.stdout.count("\n") == 2 and train.stdout.startswith("final evaluation:")
+        assert "\r" not in train.stdout + train.stderr and "━" not in train.stdout + train.stderr
 
 
 @pytest.mark.parametrize(
@@ -200,6 +218,10 @@ def test_examples_run(tmp_path, script, args, png):
     proc = run([sys.executable, str(ROOT / "examples" / script), *args, "--out", str(tmp_path)], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert is_png(tmp_path / png)
+    if script != "compare.py":  # a line as each run finishes, then the table
+        progress = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+        assert [line[:5] for line in progress] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"], proc.stdout
+        assert "s left)" in progress[0]
     if script != "compare.py":  # a 4-row table: fixed and adaptive, at the tuned lr and at a tenth of it
         rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| ")][1:]
         lrs, optimizers = [float(row[0]) for row in rows], [row[1].strip() for row in rows]

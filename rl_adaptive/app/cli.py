@@ -58,6 +58,7 @@ def _build_parser() -> _Parser:
     train.add_argument("--no-adapt", action="store_true", help="the fixed base optimizer, no adaptation")
     train.add_argument("--eval-every", type=int, help="evaluate every N steps (default: a tenth of the budget)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--quiet", action="store_true", help="no progress bar; print only the outcome")
 
     compare = sub.add_parser("compare", help="fixed vs adaptive over several seeds, in parallel processes")
     common(compare)
@@ -65,6 +66,7 @@ def _build_parser() -> _Parser:
     compare.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
     compare.add_argument("--backend", choices=BACKENDS, default="local", help="process pool (default) or Ray tasks")
     compare.add_argument("--address", help="Ray cluster address, e.g. auto (default: a local Ray with --workers CPUs)")
+    compare.add_argument("--quiet", action="store_true", help="no line per finished run; print only the summary")
 
     sub.add_parser("list", help="the agents and presets available")
     return parser
@@ -103,7 +105,8 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         out_dir=args.out,
         eval_every=args.eval_every or max(1, timesteps // 10),
-        progress_bar=not args.no_progress,
+        # SB3's bar redraws in place: on a terminal only, so a log file or CI gets no stream of redraws
+        progress_bar=not (args.no_progress or args.quiet) and sys.stdout.isatty(),
     )
     if result["interrupted"]:
         print(f"interrupted at {result['trained_timesteps']} steps; model, metrics and plot written to {args.out}")
@@ -163,11 +166,12 @@ def _compare(args: argparse.Namespace) -> int:
                 results.append(result)
                 elapsed = time.time() - start
                 eta = elapsed / i * (len(jobs) - i)
-                print(
-                    f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: {outcome(result)} "
-                    f"({elapsed:.0f} s, about {eta:.0f} s left)",
-                    flush=True,
-                )
+                if not args.quiet:
+                    print(
+                        f"[{i}/{len(jobs)}] {result['variant']} seed {result['seed']}: {outcome(result)} "
+                        f"({elapsed:.0f} s, about {eta:.0f} s left)",
+                        flush=True,
+                    )
     except KeyboardInterrupt:
         interrupted = True
     if not results:
