@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .files import atomic_write, write_text
 from .stats import iqm_ci, mean_band, on_grid
 
 __all__ = ["plot_compare", "plot_digits", "plot_run", "summarize"]
@@ -40,8 +41,9 @@ def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str,
         if n
     ]
     table = "\n".join(lines)
-    (out / "results.md").write_text(table + "\n")
-    (out / "results.json").write_text(
+    write_text(out / "results.md", table + "\n")
+    write_text(
+        out / "results.json",
         json.dumps(
             {
                 "title": title,
@@ -64,7 +66,7 @@ def summarize(results: list[dict[str, Any]], out: Path, title: str) -> dict[str,
                 ],
             },
             indent=1,
-        )
+        ),
     )
     plot_compare(results, out / "compare.png", title)
     return {"stats": stats, "table": table}
@@ -123,7 +125,7 @@ def plot_compare(results: list[dict[str, Any]], path: str | Path, title: str, co
     axes[0][0].set_ylabel("training return (mean of last 100 episodes)")
     axes[1][0].set_ylabel("effective learning rate")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
 
 
@@ -174,7 +176,7 @@ def plot_run(result: dict[str, Any], path: str | Path) -> None:
         ax.legend(loc="best", fontsize=8)
     axes[-1].set_xlabel("timesteps")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
     plt.close(fig)
 
 
@@ -214,5 +216,5 @@ def plot_digits(results: dict[str, list[dict[str, list[float]]]], path: str | Pa
     axes[0, 0].legend()
     fig.suptitle("AdamW vs AdaptiveOptimizer(AdamW) on digits (mean, min-max band over seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)

@@ -24,6 +24,7 @@ from ..knobs import find_knobs, read_knob
 from ..optimizer import AdaptiveOptimizer
 from ..sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_adaptive_optimizers, find_optimizers
 from .agents import Agent, LinearSchedule
+from .files import atomic_write, write_text
 from .report import plot_run
 
 __all__ = ["SOLVED", "knob_values", "outcome", "plot_run", "train_agent"]
@@ -310,14 +311,19 @@ def _final_evaluation(model: BaseAlgorithm, eval_env: Any, episodes: int) -> dic
 
 
 def _write_run(out: Path, model: BaseAlgorithm, result: dict[str, Any]) -> None:
-    """``model.zip``, ``metrics.json``, ``metrics.csv`` (the curve) and ``plot.png`` in ``out``."""
-    model.save(out / "model.zip")
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    """``model.zip``, ``metrics.json``, ``metrics.csv`` (the curve) and ``plot.png`` in ``out``, each written whole
+    or not at all (:func:`~rl_adaptive.app.files.atomic_write`)."""
+    atomic_write(out / "model.zip", model.save)
+    write_text(out / "metrics.json", json.dumps(result, indent=1))
     curve = result["curve"]
     if curve:
         keys = sorted({k for row in curve for k in row}, key=lambda k: (k != "timesteps", k))
-        with open(out / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(curve)
+
+        def write_csv(path: Path) -> None:
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(curve)
+
+        atomic_write(out / "metrics.csv", write_csv)
     plot_run(result, out / "plot.png")
