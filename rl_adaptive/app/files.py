@@ -10,7 +10,7 @@ from pathlib import Path
 __all__ = ["atomic_write", "write_text"]
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
     """Call ``write(tmp)`` on a temporary file beside ``path`` (same folder, same suffix, so writers that read the
     format from the name still do), then rename it over ``path``: a reader, or a run resumed after a crash, sees
     the old file or the new one, never half of one. If ``write`` raises, ``path`` is untouched and the temporary
@@ -27,6 +27,6 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_text(path: Path, text: str) -> None:
+def write_text(path: str | os.PathLike[str], text: str) -> None:
     """``path.write_text(text)``, atomically."""
     atomic_write(path, lambda tmp: tmp.write_text(text))
