@@ -46,6 +46,7 @@ ONLY_FOR: dict[str, frozenset[str]] = {
     "td_closure": frozenset({"dqn", "sac", "td3"}),  # a value network trained by TD
     "td_closure_unbounded": frozenset({"dqn", "sac", "td3"}),
     "td_closure_measure": frozenset({"dqn", "sac", "td3"}),
+    "td_closure_slow": frozenset({"dqn", "sac", "td3"}),
 }
 
 
@@ -76,6 +77,10 @@ EXPERIMENTS: dict[str, dict[str, Any]] = {
     # it had to shrink (ClosureRule(ceiling=True)).
     "td_closure_unbounded": {"lr_rule": "td_closure_unbounded"},
     "td_closure_measure": {"lr_rule": "td_closure_measure"},
+    # The TD-closure rule with a slow start (the first steps at a tenth of the lr). TD3 at x10 fails because its
+    # actor's tanh saturates in the first steps (every action at the bound from the first measure on, and none
+    # moves again); rho, read after the steps, comes too late, and at x10 TD3's critic closes an ordinary share.
+    "td_closure_slow": {"lr_rule": "td_closure_slow"},
     "td_closure": {"lr_rule": "td_closure"},
 }
 #: AdaptiveCallback keywords of the experiments that need them.
@@ -106,6 +111,12 @@ def _measuring_closure_rule(options: Any) -> Any:
     return ClosureRule(band=1e12)  # a dead band no rho leaves: the factor stays 1, the TD closure is fed and logged
 
 
+def _slow_closure_rule(options: Any) -> Any:
+    from rl_adaptive.rules import ClosureRule
+
+    return ClosureRule(options.target_update, start=0.1)
+
+
 def _register_experiment_rules() -> None:
     """Experiments' rules, registered under their own names in every process that runs a cell (module import)."""
     import functools
@@ -117,6 +128,8 @@ def _register_experiment_rules() -> None:
             register_rule("lr_rule", name, functools.partial(_trust_region_rule, keywords))
     if "td_closure_unbounded" not in available_rules("lr_rule"):
         register_rule("lr_rule", "td_closure_unbounded", _unbounded_closure_rule)
+    if "td_closure_slow" not in available_rules("lr_rule"):
+        register_rule("lr_rule", "td_closure_slow", _slow_closure_rule)
     if "td_closure_measure" not in available_rules("lr_rule"):
         register_rule("lr_rule", "td_closure_measure", _measuring_closure_rule)
 

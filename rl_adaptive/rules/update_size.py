@@ -148,6 +148,10 @@ class ClosureRule(TrustRegionRule):
     and raises the lr into the divergence (SAC Pendulum-v1 at 10x and 30x the tuned lr, BENCHMARKS.md). Once a
     step has closed too much of its batch's error at some lr, the rule does not go back above it. The ceiling is
     saved with the factor. ``ceiling=False`` is the first screen's rule, growing whenever ``rho`` is low.
+
+    ``start`` is the factor before the first measure, as for :class:`TrustRegionRule`: Adam's first step moves
+    every weight by the whole lr (its bias correction makes it a sign step), and at ten times TD3's tuned lr that
+    first step saturates the tanh of its actor for good, before any ``rho`` is read.
     """
 
     def __init__(
@@ -158,10 +162,17 @@ class ClosureRule(TrustRegionRule):
         change: float = 1.2,
         bounds: tuple[float, float] = (0.01, 10.0),
         warmup: int = 0,
+        start: float = 1.0,
         ceiling: bool = True,
     ) -> None:
         super().__init__(
-            0.15 if target is None else target, power=1.0, band=band, change=change, bounds=bounds, warmup=warmup
+            0.15 if target is None else target,
+            power=1.0,
+            band=band,
+            change=change,
+            bounds=bounds,
+            warmup=warmup,
+            start=start,
         )
         if not isinstance(ceiling, bool):
             raise TypeError(f"ceiling: expected True or False, got {type(ceiling).__name__} {ceiling!r}")
