@@ -8,7 +8,6 @@
 0.001
 """
 
-from . import _moved
 from .knobs import KNOBS
 from .optimizer import DEFAULT_BOUNDS, AdaptiveOptimizer
 from .presets import DEFAULT_PRESET, PRESETS
@@ -34,7 +33,6 @@ from .signals import SignalStats
 
 __version__ = "0.1.0"
 
-_moved.install()  # the flat layout's module names (rl_adaptive.agents, rl_adaptive.zoo, ...) still import
 
 __all__ = [
     "AdaptiveOptimizer",

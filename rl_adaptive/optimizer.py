@@ -256,12 +256,8 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        for key in self._HOOK_DICTS:
-            self.__dict__.setdefault(key, OrderedDict())
-        self.__dict__.setdefault("_scratch", {})
-        self.__dict__.setdefault("_pending", {channel: [] for channel in _SIGNAL_CHANNELS})
-        self.__dict__.setdefault("signal_sync_every", 8)
-        self.__dict__.setdefault("_step_rules", tuple(self._by_channel["step"]))
+        for key in self._HOOK_DICTS:  # not pickled (__getstate__), as torch.optim.Optimizer's
+            self.__dict__[key] = OrderedDict()
         self._moved, self._moved_version = (), -1  # Rule.factor_version counts in this process only
 
     # -- the step ------------------------------------------------------------------------------------------

@@ -103,11 +103,6 @@ class Rule:
         self._factor = value
         Rule.factor_version += 1
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if "factor" in state:  # pickled before the factor was a property
-            state["_factor"] = state.pop("factor")
-        self.__dict__.update(state)
-
     # -- the interface -------------------------------------------------------------------------------------
     def update(self, stats: SignalStats) -> None:
         """Read the channel's statistics after a new value and set ``self.factor``."""
