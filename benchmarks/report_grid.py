@@ -1,4 +1,4 @@
-"""The report's section for the evidence issue: every algorithm's lr grid, the competitors on it, the default's
+"""The report's section on every algorithm's lr grid, the competitors on it, the default's
 targets."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ _TWIN_WHY = {
     "kl": "the same rule",
     "trust_region_cautious": "the same rule",
 }
-#: The learning-rate-free optimizers the evidence issue measures the default against.
+#: The learning-rate-free optimizers the lr grids measure the default against.
 GRID_COMPETITORS = ("prodigy", "schedulefree", "dadaptation")
 
 
 def algos_grid() -> None:
-    """The evidence issue: every algorithm's lr grid, the competitors on it, and the default's targets."""
+    """Every algorithm's lr grid (suite ``algos_grid``), the competitors on it, and the default's targets."""
     from rl_adaptive.app.training import SOLVED
     from rl_adaptive.presets import DEFAULT_PRESET
 
@@ -207,7 +207,7 @@ def _lunarlander_paired(planned: int = 10) -> str:
 
 
 def _grid_targets(algo: str, grid: dict[str, dict[str, Any]]) -> list[str]:
-    """The evidence issue's targets for one algorithm: rows of the verdict table."""
+    """The default's targets on the lr grid for one algorithm: rows of the verdict table."""
     name = algo.upper()
 
     def frac(v: str) -> tuple[float, str]:
@@ -247,5 +247,5 @@ def _grid_targets(algo: str, grid: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _seeds_needed(variant: str) -> int:
-    """Seeds the evidence issue asks for: 5 for the default and for fixed, 3 for a screening variant."""
+    """Seeds a grid verdict needs: 5 for the default and for fixed, 3 for a screening variant."""
     return 5 if variant in ("default", "fixed") else 3

@@ -84,7 +84,7 @@ SUITES: dict[str, dict[str, Any]] = {
         "lr_mults": [0.1, 1.0, 10.0],
         "variants": ["fixed", "kl", "trust_region", "plateau", "collapse", "adam_rel"],
     },
-    # The evidence issue's grid: every algorithm at rl-zoo's own hyperparameters and budgets, a constant lr of the
+    # The lr grid of every algorithm: rl-zoo's own hyperparameters and budgets, a constant lr of the
     # tuned value (each competitor's own recommended lr) x {0.1, 0.3, 1, 3, 10}. Run `fixed` and `default` with
     # --seeds 5, the competitors and screening variants with --seeds 3. One budget is shortened: PPO's, from
     # rl-zoo's 100k to 50k steps, because fixed PPO at the tuned lr is solved by 50k (3 of 3 seeds on the screen,
@@ -107,7 +107,7 @@ SUITES: dict[str, dict[str, Any]] = {
         },
         "widened": {
             "sac": "fixed SAC solved Pendulum-v1 at every multiplier from 0.1 to 10 (2 seeds, measured when the "
-            "evidence issue was filed)",
+            "grid was widened)",
         },
         "variants": ["fixed", "default", "prodigy", "schedulefree", "dadaptation"],
     },
