@@ -85,7 +85,7 @@ def replace_section(name: str, text: str, path: Path = BENCHMARKS_MD) -> None:
         content = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, content, flags=re.S)
     else:
         content = content.rstrip() + "\n\n" + block + "\n"
-    from rl_adaptive.app.files import write_text
+    from rl_adaptive.files import write_text
 
     write_text(path, content)  # a report interrupted halfway leaves the old file, not half of it
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from rl_adaptive.app import files
+from rl_adaptive import files
 
 
 def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import atomic_write, write_text
+from ..files import atomic_write, write_text
 from .stats import iqm_ci, mean_band, on_grid
 
 __all__ = ["plot_compare", "plot_digits", "plot_run", "summarize"]

@@ -20,11 +20,11 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
+from ..files import atomic_write, write_text
 from ..knobs import find_knobs, read_knob
 from ..optimizer import AdaptiveOptimizer
 from ..sb3 import AdaptiveCallback, adaptive_policy_kwargs, find_adaptive_optimizers, find_optimizers
 from .agents import Agent, LinearSchedule
-from .files import atomic_write, write_text
 from .report import plot_run
 
 __all__ = ["SOLVED", "knob_values", "outcome", "plot_run", "train_agent"]
@@ -312,7 +312,7 @@ def _final_evaluation(model: BaseAlgorithm, eval_env: Any, episodes: int) -> dic
 
 def _write_run(out: Path, model: BaseAlgorithm, result: dict[str, Any]) -> None:
     """``model.zip``, ``metrics.json``, ``metrics.csv`` (the curve) and ``plot.png`` in ``out``, each written whole
-    or not at all (:func:`~rl_adaptive.app.files.atomic_write`)."""
+    or not at all (:func:`~rl_adaptive.files.atomic_write`)."""
     atomic_write(out / "model.zip", model.save)
     write_text(out / "metrics.json", json.dumps(result, indent=1))
     curve = result["curve"]

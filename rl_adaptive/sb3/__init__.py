@@ -7,6 +7,7 @@ This subpackage is where the library meets SB3 and rl-zoo3; the core never impor
 - :mod:`rl_adaptive.sb3.callback`: :class:`AdaptiveCallback`, which feeds the optimizers and logs them;
 - :mod:`rl_adaptive.sb3.probe`: the update-size probes the callback measures;
 - :mod:`rl_adaptive.sb3.closure`: the TD-closure probe (the share of its batch's TD error a step closed);
+- :mod:`rl_adaptive.sb3.checkpoint`: SB3's checkpoints written whole or not at all, and the latest to resume from;
 - :mod:`rl_adaptive.sb3.zoo`: rl-zoo3's hyperparams and config-file support.
 
 >>> from stable_baselines3 import PPO
@@ -16,6 +17,7 @@ This subpackage is where the library meets SB3 and rl-zoo3; the core never impor
 """
 
 from .callback import AdaptiveCallback
+from .checkpoint import CheckpointCallback, latest_checkpoint
 from .models import (
     ALGORITHMS,
     DEFAULT_LOSS_KEYS,
@@ -39,8 +41,10 @@ __all__ = [
     "TD_LOSSES",
     "UPDATE_TARGETS",
     "AdaptiveCallback",
+    "CheckpointCallback",
     "adaptive_policy_kwargs",
     "algorithm_kwargs",
     "find_adaptive_optimizers",
     "find_optimizers",
+    "latest_checkpoint",
 ]

@@ -1,4 +1,5 @@
-"""Files written whole or not at all: every file the application writes goes through :func:`atomic_write`."""
+"""Files written whole or not at all: every file the library and its application write goes through
+:func:`atomic_write`."""
 
 from __future__ import annotations
 
