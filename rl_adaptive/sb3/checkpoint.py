@@ -40,7 +40,7 @@ class CheckpointCallback(_SB3CheckpointCallback):
                 stats = self._checkpoint_path("vecnormalize_", extension="pkl")
                 vec_normalize = self.model.get_vec_normalize_env()
                 assert vec_normalize is not None
-                atomic_write(stats, vec_normalize.save)
+                atomic_write(stats, lambda tmp: vec_normalize.save(str(tmp)))
         return True
 
 
