@@ -16,6 +16,14 @@ This subpackage is where the library meets SB3 and rl-zoo3; the core never impor
 >>> model.learn(10_000, callback=AdaptiveCallback())  # doctest: +SKIP
 """
 
+try:
+    import stable_baselines3  # noqa: F401
+except ModuleNotFoundError as error:  # the core works without it; this integration does not
+    raise ModuleNotFoundError(
+        f"rl_adaptive.sb3 needs stable-baselines3 ({error.name} is not installed): pip install 'rl-adaptive[sb3]'",
+        name=error.name,
+    ) from None
+
 from .callback import AdaptiveCallback
 from .checkpoint import CheckpointCallback, latest_checkpoint
 from .models import (
