@@ -199,6 +199,12 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         for rule in self._step_rules:
             rule.observe_step(0)
         self._warned_skip: set[str] = set()
+        #: While True, ``step()`` does nothing but count the step in :attr:`held_steps`: the parameters, the base
+        #: optimizer's state and the controller stay as they are (as GradScaler skips a step whose gradients are not
+        #: finite). ``AdaptiveCallback(bad_data="skip")`` holds the optimizers through a training phase whose data
+        #: holds non-finite or absurd values. Not saved: it is the caller's to set and release.
+        self.hold = False
+        self.held_steps = 0
 
     # -- torch.optim.Optimizer surface, delegated to the base optimizer ------------------------------------
     @property
@@ -285,7 +291,12 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         With no hook registered and no profiler running, the wrapper skips that machinery (its profiler range costs
         more than the rest of the wrapper's step); the base optimizer's own machinery always runs inside. With
         every factor at 1.0 the wrapper then adds one comparison and the step count to the base step.
+
+        While :attr:`hold` is True the step is skipped: nothing moves, and :attr:`held_steps` counts it.
         """
+        if self.hold:
+            self.held_steps += 1
+            return None
         if _torch_step_machinery_needed(self):
             return self._hooked_step(closure)
         return self._step(closure)

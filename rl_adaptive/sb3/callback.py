@@ -14,6 +14,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from ..optimizer import AdaptiveOptimizer
 from .closure import ClosureProbe
+from .data import LIMIT, find_bad, replace_bad_transitions
 from .models import (
     DEFAULT_LOSS_KEYS,
     KL_ALGOS,
@@ -33,6 +34,7 @@ from .probe import Probe, ProbeBatch, build_probes, sample_batch
 __all__ = ["AdaptiveCallback"]
 
 _PHASES_BEFORE_WARNING = 4
+_BAD_DATA = ("raise", "skip", "ignore")
 _AGGREGATES: dict[str, Callable[[Sequence[float]], float]] = {
     "mean": lambda r: float(np.mean(r)),
     "median": lambda r: float(np.median(r)),
@@ -71,6 +73,15 @@ class AdaptiveCallback(BaseCallback):
       ``closure_every`` of its steps (:mod:`rl_adaptive.sb3.closure`; the algorithm's TD loss in
       :data:`TD_LOSSES`), fed through ``step_update`` to the value network's optimizer and to an actor whose
       optimizer has the rule too.
+    * **Hostile data** (``bad_data``): before each training phase the rewards and observations it will read (the
+      rollout, or the transitions stored since the last phase) are checked for non-finite or absurd (beyond 1e12)
+      values, on the host, at no host-device sync (:mod:`rl_adaptive.sb3.data`). With SB3 alone such a value
+      reaches the weights through the advantages or the TD targets. ``"raise"`` (default): stop at once, before the
+      phase, with a ``ValueError`` that says which values, where (step, env) and in which field; the weights are
+      untouched. ``"skip"``: go on without them, counted and logged (``adaptive/bad_values``,
+      ``adaptive/skipped_phases``), as GradScaler skips a step: an on-policy phase is skipped whole (every adaptive
+      optimizer holds its steps, :attr:`AdaptiveOptimizer.hold`), a bad off-policy transition is overwritten with
+      a copy of the one before it, so it is never sampled. ``"ignore"``: SB3's own behaviour.
     * **Adam-Rel**: an optimizer built with ``adam_rel=True`` gets :meth:`AdaptiveOptimizer.new_rollout` before
       each on-policy training phase, which resets Adam's step count and keeps its moments.
     * **Logging**: every knob of every adaptive optimizer (effective values), each rule's factor and the signals
@@ -102,6 +113,8 @@ class AdaptiveCallback(BaseCallback):
         probe_seed: seed of the probe's own random generator (it never draws from the global ones).
         closure_every: measure the TD closure every this many steps of the value network's optimizer (default 10:
             one extra forward pass of the network on its batch per 10 steps).
+        bad_data: what to do with non-finite or absurd rewards and observations before a training phase reads
+            them: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (above).
         wrap: :class:`AdaptiveOptimizer` keywords (``{"preset": "default"}``, resolved for the model's algorithm
             as :func:`~rl_adaptive.sb3.adaptive_policy_kwargs` does) to wrap the model's optimizers with when it has
             no AdaptiveOptimizer of its own, in place, before training: for runs whose
@@ -121,10 +134,19 @@ class AdaptiveCallback(BaseCallback):
         probe_every: int | None = None,
         probe_seed: int = 0,
         closure_every: int = 10,
+        bad_data: str = "raise",
         wrap: Mapping[str, Any] | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
+        if bad_data not in _BAD_DATA:
+            raise ValueError(f"bad_data: expected one of {', '.join(map(repr, _BAD_DATA))}, got {bad_data!r}")
+        self.bad_data = bad_data
+        #: Bad values found (each a reward or an observation at one step and env) and phases skipped for them.
+        self.bad_values = 0
+        self.skipped_phases = 0
+        self._checked: int | None = None  # off-policy: num_timesteps at the last check
+        self._holding = False
         if wrap is not None and not isinstance(wrap, Mapping):
             raise TypeError(f"wrap: expected AdaptiveOptimizer keywords (a dict) or None, got {wrap!r}")
         self.wrap = dict(wrap) if wrap is not None else None
@@ -205,6 +227,7 @@ class AdaptiveCallback(BaseCallback):
         else:
             self.kl_key = self._kl_key_arg
         self._steps_seen = {role: optimizer.step_count for role, optimizer in self.optimizers.items()}
+        self._checked = self.model.num_timesteps  # what a loaded replay buffer held before is not this run's
         self._init_probes()
 
     def _wrap_optimizers(self, kwargs: dict[str, Any]) -> None:
@@ -316,6 +339,8 @@ class AdaptiveCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        if self.bad_data != "ignore":
+            self._check_data()
         if isinstance(self.model, OnPolicyAlgorithm):
             for optimizer in self.optimizers.values():
                 optimizer.new_rollout()
@@ -329,8 +354,51 @@ class AdaptiveCallback(BaseCallback):
             optimizer.step_reward(reward)
         self._fed["reward"] = reward
 
+    # -- hostile data ---------------------------------------------------------------------------------------
+    def _check_data(self) -> None:
+        """Find non-finite or absurd rewards and observations the next training phase would read; raise, or skip
+        them (``bad_data``)."""
+        on_policy = isinstance(self.model, OnPolicyAlgorithm)
+        buffer = getattr(self.model, "rollout_buffer" if on_policy else "replay_buffer", None)
+        if buffer is None:
+            return
+        size = buffer.buffer_size
+        if on_policy:
+            rows = np.arange(size if buffer.full else buffer.pos)
+        else:  # the rows stored since the last check: one per environment step, every env in a row
+            steps = self.model.num_timesteps
+            new = min(size, (steps - (steps if self._checked is None else self._checked)) // buffer.n_envs)
+            self._checked = steps
+            rows = (buffer.pos - new + np.arange(new)) % size
+        if not len(rows):
+            return
+        bad = find_bad(buffer, rows, on_policy)
+        if not bad:
+            return
+        where = "the rollout" if on_policy else f"the {len(rows)} transitions stored since the last phase"
+        shown = "; ".join(str(b) for b in bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+        message = f"AdaptiveCallback: {where} holds {len(bad)} non-finite or absurd (beyond {LIMIT:g}) values ({shown})"
+        if self.bad_data == "raise":
+            raise ValueError(
+                f"{message}; stopped before training on them, the weights untouched. "
+                "AdaptiveCallback(bad_data='skip') goes on without them"
+            )
+        self.bad_values += len(bad)
+        filled = size if buffer.full else buffer.pos
+        if on_policy or not replace_bad_transitions(buffer, bad, filled):
+            self.skipped_phases += 1
+            self._holding = True
+            for optimizer in self.optimizers.values():
+                optimizer.hold = True
+        if self.bad_values == len(bad):  # the first time
+            warnings.warn(f"{message}; skipped (counted in adaptive/bad_values)", UserWarning, stacklevel=2)
+
     # -- loss and KL channels ------------------------------------------------------------------------------
     def _on_rollout_start(self) -> None:
+        if self._holding:  # the skipped phase is over
+            self._holding = False
+            for optimizer in self.optimizers.values():
+                optimizer.hold = False
         # A training phase ran for every optimizer whose own step count moved since we last looked: counted from
         # what the library sees, not from SB3's private counters.
         stepped = [role for role, opt in self.optimizers.items() if opt.step_count != self._steps_seen[role]]
@@ -411,6 +479,9 @@ class AdaptiveCallback(BaseCallback):
                 self.logger.record(f"{sub}factor/{label}", factor)
         for name, value in self._fed.items():
             self.logger.record(f"{prefix}/signal/{name}", value)
+        if self.bad_data == "skip":
+            self.logger.record(f"{prefix}/bad_values", self.bad_values)
+            self.logger.record(f"{prefix}/skipped_phases", self.skipped_phases)
         for closure in self.closures:  # the last value the optimizer has read: logging forces no host sync
             stats = closure.optimizer.signals["update"]
             if stats.count:
@@ -424,3 +495,7 @@ class AdaptiveCallback(BaseCallback):
         for closure in self.closures:
             closure.remove()
         self.closures.clear()
+        if self._holding:  # learn() ended after a skipped phase: the optimizers step again for whoever steps next
+            self._holding = False
+            for optimizer in self.optimizers.values():
+                optimizer.hold = False
