@@ -112,19 +112,25 @@ _ONE_STEP = {
 }
 
 
-@pytest.mark.parametrize("algo", list(_ONE_STEP), ids=lambda a: a.__name__)
-def test_rho_on_one_real_gradient_step_matches_the_targets_the_loss_saw(algo, monkeypatch):
-    env, loss_name, kwargs = _ONE_STEP[algo]
-    model = algo(
+def _small(algo, learning_rate):
+    env, _, kwargs = _ONE_STEP[algo]
+    policy_kwargs = adaptive_policy_kwargs(algo, policy_kwargs={"net_arch": [32]}, lr_rule="td_closure")
+    return algo(
         "MlpPolicy",
         env,
         seed=0,
         device="cpu",
         batch_size=32,
-        learning_rate=3e-3,
-        policy_kwargs=adaptive_policy_kwargs(algo, policy_kwargs={"net_arch": [32]}, lr_rule="td_closure"),
+        learning_rate=learning_rate,
+        policy_kwargs=policy_kwargs,
         **kwargs,
     )
+
+
+@pytest.mark.parametrize("algo", list(_ONE_STEP), ids=lambda a: a.__name__)
+def test_rho_on_one_real_gradient_step_matches_the_targets_the_loss_saw(algo, monkeypatch):
+    _, loss_name, _ = _ONE_STEP[algo]
+    model = _small(algo, learning_rate=3e-3)
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     loss = getattr(torch.nn.functional, loss_name)
 
@@ -160,17 +166,7 @@ def test_rho_on_one_real_gradient_step_matches_the_targets_the_loss_saw(algo, mo
 
 @pytest.mark.parametrize("algo", [SAC, TD3, DQN], ids=lambda a: a.__name__)
 def test_the_rule_moves_the_lr_of_every_optimizer_that_has_it_together(algo):
-    env, _, kwargs = _ONE_STEP[algo]
-    model = algo(
-        "MlpPolicy",
-        env,
-        seed=0,
-        device="cpu",
-        batch_size=32,
-        learning_rate=1e-5,  # far too small: every step closes a sliver of the error, and the rule grows the lr
-        policy_kwargs=adaptive_policy_kwargs(algo, policy_kwargs={"net_arch": [32]}, lr_rule="td_closure"),
-        **kwargs,
-    )
+    model = _small(algo, learning_rate=1e-5)  # far too small: each step closes a sliver, and the rule grows the lr
     callback = AdaptiveCallback(closure_every=2)
     model.learn(250, callback=callback)
     factors = {role: opt.factors()["lr"] for role, opt in callback.optimizers.items()}
