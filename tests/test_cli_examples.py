@@ -259,3 +259,12 @@ def test_a_missing_optional_package_is_one_line_naming_the_extra(tmp_path, missi
     assert proc.stderr == (
         f"rl-adaptive: error: {args[0]} needs {missing}, which is not installed: pip install 'rl-adaptive[{extra}]'\n"
     )
+
+
+def test_the_one_file_ppo_example_trains_with_the_public_api(tmp_path):
+    proc = run([sys.executable, str(ROOT / "examples" / "ppo_minimal.py"), "--timesteps", "2048"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("final: mean return of the last 20 episodes")
+    source = (ROOT / "examples" / "ppo_minimal.py").read_text()
+    assert "stable_baselines3" not in source and len(source.splitlines()) <= 150
+    assert all(f"opt.{call}(" in source for call in ("step_loss", "step_reward", "step_kl", "step"))
