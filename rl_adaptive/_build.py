@@ -101,9 +101,11 @@ def make_base(
     lr: Any,
     base_optimizer: Callable[..., torch.optim.Optimizer] | None,
     base_kwargs: dict[str, Any],
+    wrapper: type,
 ) -> torch.optim.Optimizer:
-    from .optimizer import AdaptiveOptimizer  # the class being built (imported here: it imports this module)
-
+    """The base optimizer: ``params`` itself when it is one, else ``base_optimizer(params, lr=lr, **base_kwargs)``.
+    ``wrapper`` is the class being built (passed in, so that this module does not import it back)."""
+    AdaptiveOptimizer = wrapper
     if isinstance(params, AdaptiveOptimizer):
         raise TypeError("params: this optimizer is already an AdaptiveOptimizer; wrap its .optimizer instead")
     if isinstance(params, torch.optim.Optimizer):

@@ -135,7 +135,7 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         signal_sync_every: int = 8,
         **base_kwargs: Any,
     ) -> None:
-        self._base = make_base(params, lr, base_optimizer, base_kwargs)
+        self._base = make_base(params, lr, base_optimizer, base_kwargs, AdaptiveOptimizer)
 
         # torch.optim.Optimizer's bookkeeping, without its param-group handling: the groups are the base's.
         self._optimizer_step_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()

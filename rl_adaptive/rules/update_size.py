@@ -138,8 +138,9 @@ class ClosureRule(TrustRegionRule):
     its batch's TD error. At rl-zoo's tuned hyperparameters a step closes a median 16% on DQN CartPole-v1, 20% on
     SAC Pendulum-v1 and 28% on TD3 Pendulum-v1 once past the first third of the measured steps (BENCHMARKS.md, suite
     ``closure_sizes``): the dead band holds all three. A tenth of the tuned lr closes 0.7-1.8%, ten times it 28-76%
-    (SAC and TD3 overshoot, ``rho > 1``, on 28% and 38% of their steps there). An actor's optimizer with this rule is fed its critic's ``rho``: the two lrs move together, the
-    critic's TD error telling both how far the common lr is from one that learns.
+    (SAC and TD3 overshoot, ``rho > 1``, on 28% and 38% of their steps there). An actor's optimizer with this rule
+    is fed its critic's ``rho``: the two lrs move together, the critic's TD error telling both how far the common lr
+    is from one that learns.
 
     Growth stops where shrinking began: the factor never grows back above the lowest factor a shrink left it at
     (``ceiling=True``). A stall is ambiguous. At too small an lr each step closes little of an error that is
