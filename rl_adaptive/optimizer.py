@@ -194,7 +194,9 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         self._pending: dict[str, list[torch.Tensor]] = {channel: [] for channel in _SIGNAL_CHANNELS}
         self._step_rules = tuple(self._by_channel["step"])
         self._moved: tuple[tuple[str, float], ...] = ()
-        self._moved_version = -1  # no factor read yet
+        self._stale = True  # no factor read yet; a rule of this optimizer sets it when its factor changes
+        for binding in self._bindings:
+            binding.rule.watch(self._mark_stale)
         self._step_count = 0
         for rule in self._step_rules:
             rule.observe_step(0)
@@ -264,7 +266,9 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         self.__dict__.update(state)
         for key in self._HOOK_DICTS:  # not pickled (__getstate__), as torch.optim.Optimizer's
             self.__dict__[key] = OrderedDict()
-        self._moved, self._moved_version = (), -1  # Rule.factor_version counts in this process only
+        self._moved, self._stale = (), True
+        for binding in self._bindings:  # the rules were unpickled without their watchers
+            binding.rule.watch(self._mark_stale)
 
     # -- the step ------------------------------------------------------------------------------------------
     def _knob_factor(self, knob: str) -> float:
@@ -274,12 +278,16 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         lo, hi = self.bounds[knob]
         return min(hi, max(lo, factor))
 
+    def _mark_stale(self) -> None:
+        """Called by a rule of this optimizer when its factor changes (:meth:`Rule.watch`)."""
+        self._stale = True
+
     def _moved_knobs(self) -> tuple[tuple[str, float], ...]:
-        """``(knob, clamped factor)`` of every knob whose factor is not 1.0, recomputed only after some rule's
-        factor changed (:attr:`Rule.factor_version`)."""
-        if self._moved_version != Rule.factor_version:
+        """``(knob, clamped factor)`` of every knob whose factor is not 1.0, recomputed only after one of this
+        optimizer's rules changed its factor."""
+        if self._stale:
             self._moved = tuple((knob, factor) for knob in self._by_knob if (factor := self._knob_factor(knob)) != 1.0)
-            self._moved_version = Rule.factor_version
+            self._stale = False
         return self._moved
 
     def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
@@ -302,7 +310,7 @@ class AdaptiveOptimizer(SignalFeeding, Introspection, Checkpointing, torch.optim
         return self._step(closure)
 
     def _step(self, closure: Callable[[], float] | None) -> Any:
-        moved = self._moved if self._moved_version == Rule.factor_version else self._moved_knobs()
+        moved = self._moved_knobs() if self._stale else self._moved
         if not moved:
             out = self._base.step() if closure is None else self._base.step(closure)
         else:

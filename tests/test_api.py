@@ -323,3 +323,25 @@ def test_the_version_is_written_in_one_place():
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     assert "version" not in project and "version" in project["dynamic"]  # read from the package
     assert "## " + rl_adaptive.__version__ in (root / "CHANGELOG.md").read_text()
+
+
+def test_each_optimizer_watches_only_its_own_rules_and_a_copy_watches_its_copies():
+    import copy
+    import pickle
+
+    import rl_adaptive
+
+    def sgd():
+        return rl_adaptive.AdaptiveOptimizer(torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1), lr_rule="kl")
+
+    a, b = sgd(), sgd()
+    a._moved_knobs(), b._moved_knobs()
+    a.rules[0].factor = 2.0
+    assert a._stale and not b._stale  # no class-wide counter: b's cache is still good
+    assert a.lr == pytest.approx(0.2) and b.lr == pytest.approx(0.1)
+    assert not hasattr(rl_adaptive.Rule, "factor_version")
+    for clone in (pickle.loads(pickle.dumps(a)), copy.deepcopy(a)):
+        clone._moved_knobs()
+        clone.rules[0].factor = 3.0  # the copy's rule tells the copy
+        assert clone._stale and clone._moved_knobs() == (("lr", 3.0),)
+        assert a._moved_knobs() == (("lr", 2.0),)

@@ -4,6 +4,8 @@ the base class). The channels and rule keywords a rule can have."""
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from ..signals import SignalStats
@@ -77,11 +79,8 @@ class Rule:
     #: Largest change of the factor in one update, as a ratio (enforced after every update; ``inf``: none).
     max_change: float = math.inf
 
-    #: Counts every change of any rule's :attr:`factor`. An optimizer keeps its knobs' clamped factors until this
-    #: moves, so a step whose factors did not change reads none of them.
-    factor_version: int = 0
-
     def __init__(self, *, bounds: tuple[float, float] = (0.1, 10.0), warmup: int = 5) -> None:
+        self._watchers: list[weakref.WeakMethod[Callable[[], None]]] = []
         self.bounds = _check_bounds("bounds", bounds)
         self.warmup = int(_check_number("warmup", warmup, low=0))
         self.factor = 1.0
@@ -101,7 +100,27 @@ class Rule:
     @factor.setter
     def factor(self, value: float) -> None:
         self._factor = value
-        Rule.factor_version += 1
+        for watcher in getattr(self, "_watchers", ()):  # the optimizers that hold this rule: their cache is stale
+            method = watcher()
+            if method is not None:
+                method()
+
+    def watch(self, on_change: Callable[[], None]) -> None:
+        """Call ``on_change`` (a bound method, held weakly) whenever the factor changes. Each optimizer that holds
+        the rule watches it, so it reads its knobs' factors again only after one of its own rules moved: no state
+        shared between optimizers."""
+        if not hasattr(self, "_watchers"):
+            self._watchers = []
+        self._watchers.append(weakref.WeakMethod(on_change))  # type: ignore[arg-type]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_watchers", None)  # weak references do not pickle; the optimizer that unpickles it watches again
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._watchers = []
 
     # -- the interface -------------------------------------------------------------------------------------
     def update(self, stats: SignalStats) -> None:
