@@ -53,6 +53,18 @@ ONLY_FOR: dict[str, frozenset[str]] = {
 #: Variants that are not presets (yet): keyword arguments of ``AdaptiveOptimizer``, measured before any of them
 #: becomes a preset.
 EXPERIMENTS: dict[str, dict[str, Any]] = {
+    # Rules measured one channel at a time and rejected by the benchmark (BENCHMARKS.md): the library no longer
+    # offers them as presets, and the rule keywords build them exactly as the presets did.
+    "loss_trend": {"lr_rule": "trend"},
+    "reward_trend": {"reward_rule": "trend"},
+    "reward_trend_damped": {"reward_rule": "trend_damped"},
+    "reward_variance": {"reward_rule": "variance"},
+    "cosine_restart": {"lr_rule": "cosine_restart"},
+    "kl_reward_trend": {"lr_rule": "kl", "reward_rule": "trend"},
+    "trust_region": {"lr_rule": "trust_region"},
+    "plateau": {"reward_rule": "plateau"},
+    "collapse": {"reward_rule": "collapse"},
+    "adam_rel": {"preset": "none", "adam_rel": True},  # no rule at all: Adam-Rel alone
     # The KL rule with a looser target. On LunarLander the KL stays inside the default band [0.005, 0.02] for the
     # first half of training, so `kl` leaves the lr alone there; with 0.02 the band is [0.01, 0.04].
     "kl_target_0.02": {"lr_rule": "kl", "target_kl": 0.02},

@@ -13,9 +13,19 @@ from typing import Any
 __all__ = ["PRESETS", "DEFAULT_PRESET", "get_preset"]
 
 _PRESETS: dict[str, dict[str, Any]] = {
-    # Nothing adapted: the wrapper is the bare optimizer.
+    # The one to use (what applies when neither a preset nor a rule keyword is given). Outside Stable-Baselines3
+    # the KL rule, which acts only where a KL is fed (step_kl), so supervised training gets the bare optimizer, bit
+    # for bit. For an SB3 algorithm, rl_adaptive.sb3.adaptive_policy_kwargs(algo) turns "default" into that
+    # algorithm's row of rl_adaptive.sb3.ALGORITHMS, chosen by its lr grid (BENCHMARKS.md): the KL rule on PPO, the
+    # cautious trust-region rule on A2C, the bare optimizer where no rule earned a place.
+    "default": {"lr_rule": "kl"},
+    # Nothing adapted: the wrapper is the bare optimizer, bit for bit (to log signals, or to compare).
     "none": {},
-    # The rule set of the design document's usage example.
+    # The KL rule alone (rsl_rl and rl_games' adaptive PPO lr), for a loop that feeds step_kl.
+    "kl": {"lr_rule": "kl"},
+    # The rule set of the design document's usage example: loss trend and variance on the lr, betas and weight
+    # decay, the reward trend, cosine cycles. Measured, not recommended: it helps at low lrs and hurts at the
+    # highest (BENCHMARKS.md).
     "design": {
         "lr_rule": "trend+variance",
         "betas_rule": ("relative", "variance"),
@@ -24,28 +34,6 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "cycle_length": 500,
         "cycle_mult": 2.0,
     },
-    # rsl_rl / rl_games' KL-adaptive learning rate for PPO.
-    "kl": {"lr_rule": "kl"},
-    # One channel at a time, to tell which signal helps.
-    "loss_trend": {"lr_rule": "trend"},
-    "reward_trend": {"reward_rule": "trend"},
-    "reward_trend_damped": {"reward_rule": "trend_damped"},
-    "reward_variance": {"reward_rule": "variance"},
-    "cosine_restart": {"lr_rule": "cosine_restart"},
-    # Combinations
-    "kl_reward_trend": {"lr_rule": "kl", "reward_rule": "trend"},
-    # For every algorithm: the trust-region lr rule on the update size AdaptiveCallback measures, the reward
-    # rules SB3 users ask for, and Adam-Rel (Adam's step count reset before each rollout's training phase).
-    "trust_region": {"lr_rule": "trust_region"},
-    "plateau": {"reward_rule": "plateau"},
-    "collapse": {"reward_rule": "collapse"},
-    "adam_rel": {"adam_rel": True},
-    # The default outside Stable-Baselines3: the KL rule, which acts where a KL is fed (step_kl) and nowhere else,
-    # so supervised training gets the bare optimizer, bit for bit. For an SB3 algorithm,
-    # rl_adaptive.sb3.adaptive_policy_kwargs(algo) turns "default" into that algorithm's row of
-    # rl_adaptive.sb3.ALGORITHMS, chosen by its lr grid (BENCHMARKS.md): the KL rule on PPO, the cautious
-    # trust-region rule on A2C, the bare optimizer where no rule earned a place.
-    "default": {"lr_rule": "kl"},
 }
 
 #: Read-only view of the presets: name -> keyword arguments.

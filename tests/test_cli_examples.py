@@ -94,13 +94,13 @@ def test_train_fixed_and_other_algorithms(tmp_path):
             "--out",
             str(tmp_path / "d"),
             "--preset",
-            "reward_trend",
+            "design",
             "--no-progress",
         ],
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "d" / "metrics.json").read_text())["adaptive"] == {"preset": "reward_trend"}
+    assert json.loads((tmp_path / "d" / "metrics.json").read_text())["adaptive"] == {"preset": "design"}
 
 
 def test_compare_writes_plot_results_and_table(tmp_path):
@@ -156,7 +156,7 @@ def test_quiet_prints_only_the_outcome_and_no_bar_reaches_a_log(tmp_path):
         ),
         (
             ["compare", "CartPole-v1", "--preset", "turbo", "--out", "x"],
-            "unknown preset 'turbo'; choose from none, design",
+            "unknown preset 'turbo'; choose from default, none, kl, design",
         ),
         (["train", "CartPole-v1", "--out", "x", "--timesteps", "0"], "--timesteps must be positive, got 0"),
         (["train", "CartPole-v1"], "the following arguments are required: --out"),

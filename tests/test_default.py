@@ -107,7 +107,7 @@ def test_a_trust_region_rule_gets_its_algorithms_target_and_exponent_at_construc
         "target_update": 0.019,
         "update_power": 1.0,
     }
-    assert algorithm_kwargs("ppo", {"preset": "trust_region"})["update_power"] == 0.5
+    assert algorithm_kwargs("ppo", {"lr_rule": "trust_region_cautious"})["update_power"] == 0.5  # a KL: 0.5
     mine = algorithm_kwargs("ppo", {"lr_rule": "trust_region", "target_update": 0.003})
     assert mine == {"lr_rule": "trust_region", "target_update": 0.003}  # a target given is kept
     with pytest.raises(ValueError, match=r"lr_rule: 'trust_region' on SAC needs target_update= and update_power="):

@@ -249,7 +249,7 @@ def test_adam_rel_needs_the_adam_family():
 
 
 def test_the_callback_drives_adam_rel_and_it_survives_save_and_load(tmp_path):
-    model = build(PPO, preset="adam_rel")  # n_steps 256, batch 64, 2 epochs: 8 steps per phase
+    model = build(PPO, preset="none", adam_rel=True)  # n_steps 256, batch 64, 2 epochs: 8 steps per phase
     model.learn(1024, callback=AdaptiveCallback())
     optimizer = model.policy.optimizer
     assert optimizer.adam_rel and optimizer.step_count == 32
