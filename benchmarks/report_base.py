@@ -24,8 +24,10 @@ def pyplot():
 
 
 def save_figure(fig, path, dpi: int = 100) -> None:
+    from rl_adaptive.files import atomic_write
+
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi))  # a report stopped halfway leaves the old plot
     pyplot().close(fig)
 
 

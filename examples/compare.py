@@ -20,6 +20,7 @@ import torch
 
 from rl_adaptive.app.digits import train_digits
 from rl_adaptive.app.report import plot_digits
+from rl_adaptive.files import write_text
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
         name: [train_digits(adaptive, seed, args.epochs, args.lr) for seed in range(args.seeds)]
         for name, adaptive in variants.items()
     }
-    (args.out / "compare.json").write_text(json.dumps(results))
+    write_text(args.out / "compare.json", json.dumps(results))  # whole or not at all
     plot_digits(results, args.out / "compare.png")
     for name, runs in results.items():
         final = [r["accuracy"][-1] for r in runs]
