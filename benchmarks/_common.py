@@ -61,10 +61,9 @@ def machine() -> dict[str, Any]:
 
 
 def write_json(path: Path, payload: dict[str, Any] | list[Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=float))
-    tmp.replace(path)  # atomic: a half-written result never exists
+    from rl_adaptive.files import write_text
+
+    write_text(path, json.dumps(payload, indent=1, default=float))  # atomic: a half-written result never exists
 
 
 def bootstrap_ci(values: np.ndarray, stat=np.median, reps: int = 2000, seed: int = 0) -> tuple[float, float]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["SignalStats"]
+__all__ = ["ABSURD", "SignalStats"]
+
+#: Values larger in magnitude than this are absurd: skipped as signals, refused as training data.
+ABSURD = 1e12
 
 _TINY = 1e-12
 
@@ -42,7 +45,7 @@ class SignalStats:
     #: before they were lazy (with them in its ``__dict__``) recomputes them.
     _derived: tuple[float, ...] | None = None
 
-    def __init__(self, beta_fast: float = 0.8, beta_slow: float = 0.95, limit: float = 1e12) -> None:
+    def __init__(self, beta_fast: float = 0.8, beta_slow: float = 0.95, limit: float = ABSURD) -> None:
         self.beta_fast = beta_fast
         self.beta_slow = beta_slow
         self.limit = limit

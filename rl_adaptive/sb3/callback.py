@@ -145,7 +145,7 @@ class AdaptiveCallback(BaseCallback):
         #: Bad values found (each a reward or an observation at one step and env) and phases skipped for them.
         self.bad_values = 0
         self.skipped_phases = 0
-        self._checked: int | None = None  # off-policy: num_timesteps at the last check
+        self._checked = 0  # off-policy: num_timesteps at the last check (set again when training starts)
         self._holding = False
         if wrap is not None and not isinstance(wrap, Mapping):
             raise TypeError(f"wrap: expected AdaptiveOptimizer keywords (a dict) or None, got {wrap!r}")
@@ -367,7 +367,7 @@ class AdaptiveCallback(BaseCallback):
             rows = np.arange(size if buffer.full else buffer.pos)
         else:  # the rows stored since the last check: one per environment step, every env in a row
             steps = self.model.num_timesteps
-            new = min(size, (steps - (steps if self._checked is None else self._checked)) // buffer.n_envs)
+            new = min(size, (steps - self._checked) // buffer.n_envs)
             self._checked = steps
             rows = (buffer.pos - new + np.arange(new)) % size
         if not len(rows):

@@ -63,8 +63,6 @@ class ClosureProbe:
     last step, or no gradient reached the predictions) is not measured.
     """
 
-    kind = "closure"
-
     def __init__(
         self,
         module: torch.nn.Module,

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ..signals import ABSURD
+
 __all__ = ["LIMIT", "BadValue", "find_bad", "replace_bad_transitions"]
 
-#: Values larger in magnitude than this are absurd (the signals' limit, ``SignalStats.limit``).
-LIMIT = 1e12
+#: Values larger in magnitude than this are absurd: the signals' own limit.
+LIMIT = ABSURD
 
 
 class BadValue(tuple):
@@ -50,7 +52,7 @@ def find_bad(buffer: Any, steps: np.ndarray, on_policy: bool) -> list[BadValue]:
     for field, array in _fields(buffer, on_policy):
         rows = np.asarray(array[steps], dtype=np.float64)
         flat = rows.reshape(len(steps), buffer.n_envs, -1)
-        bad = ~np.isfinite(flat) | (np.abs(np.nan_to_num(flat, nan=0.0, posinf=np.inf, neginf=-np.inf)) > LIMIT)
+        bad = ~(np.abs(flat) <= LIMIT)  # NaN compares false: non-finite and absurd alike
         for i, env in zip(*np.nonzero(bad.any(axis=2)), strict=True):
             value = float(flat[i, env][bad[i, env]][0])
             found.append(BadValue((field, int(steps[i]), int(env), value)))
