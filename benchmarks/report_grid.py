@@ -119,10 +119,11 @@ def algos_grid() -> None:
 
 
 def _rows(algos: list[str]) -> str:
-    """Each algorithm's default keywords, as the table holds them (``{}``: the bare optimizer)."""
-    from rl_adaptive.sb3 import ALGORITHMS
+    """Each algorithm's default keywords as its optimizers are built with them (``{'preset': 'none'}``: the bare
+    optimizer)."""
+    from rl_adaptive.sb3 import algorithm_kwargs
 
-    return ", ".join(f"{a.upper()} `{dict(ALGORITHMS[a.upper()].default)}`" for a in algos)
+    return ", ".join(f"{a.upper()} `{algorithm_kwargs(a, {})}`" for a in algos)
 
 
 def _twin_checks() -> list[str]:

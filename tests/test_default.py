@@ -32,7 +32,12 @@ def assert_same_parameters(a, b):
 
 def test_the_default_on_a2c_is_the_cautious_trust_region_rule_built_in_bit_for_bit():
     kwargs = adaptive_policy_kwargs(A2C)["optimizer_kwargs"]
-    assert {k: kwargs[k] for k in ("lr_rule", "target_update", "update_power")} == dict(ALGORITHMS["A2C"].default)
+    assert {k: kwargs[k] for k in ("lr_rule", "target_update", "update_power")} == {
+        "lr_rule": "trust_region_cautious",
+        "target_update": 0.012,
+        "update_power": 0.5,
+    }
+    assert ALGORITHMS["A2C"].update_targets == {"policy": 0.012}  # the one place the target is written
     default_cb = AdaptiveCallback()
     model = build(A2C, adaptive_policy_kwargs(A2C))
     (rule,) = model.policy.optimizer.rules  # built with the rule that acts: nothing stands by

@@ -81,7 +81,7 @@ ALGORITHMS: Mapping[str, Algorithm] = {
         {"policy": ("train/value_loss", "train/policy_loss")},
         _POLICY_KL,
         {"policy": 0.012},
-        default={"lr_rule": "trust_region_cautious", "target_update": 0.012, "update_power": 0.5},
+        default={"lr_rule": "trust_region_cautious"},  # its target and exponent: this row's (algorithm_kwargs)
     ),
     "TRPO": Algorithm({"policy": ("train/value_loss",)}, _POLICY_KL),
     "DQN": Algorithm(
