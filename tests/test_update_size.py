@@ -167,7 +167,13 @@ def test_an_explicit_target_is_kept_and_bad_probe_arguments_are_named():
     instance = build(PPO, lr_rule=TrustRegionRule(0.05))  # a rule passed with its own target keeps it
     instance.learn(512, callback=AdaptiveCallback())
     assert instance.policy.optimizer.target_update == instance.policy.optimizer.rules[0].target == 0.05
-    for bad in ({"probe_size": 0}, {"probe_min_steps": -3}, {"probe_size": 2.5}, {"probe": "always"}):
+    for bad in (
+        {"probe_size": 0},
+        {"probe_min_steps": -3},
+        {"probe_size": 2.5},
+        {"probe": "always"},
+        {"closure_every": 0},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             AdaptiveCallback(**bad)
 
